@@ -1,0 +1,1 @@
+"""Where training runs: devices, tf.distribute strategies, SLURM, preemption signals."""

@@ -1,0 +1,1 @@
+"""What regularization does to a network: statistics on device, and their TensorBoard summaries."""

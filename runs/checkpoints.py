@@ -1,0 +1,44 @@
+"""Checkpoints holding everything an identical continuation needs.
+
+Model and optimizer (with its iteration count), the epoch counter, the metric history, and the
+Dropout layers' SeedGenerator states, which tf.train.Checkpoint does not track by itself in
+Keras 3. Input order needs no state: it is a function of (seed, epoch).
+"""
+
+import os
+import tempfile
+
+import tensorflow as tf
+
+
+class Checkpoints:
+    def __init__(self, run_dir, model, optimizer, trainer, *, keep, is_chief):
+        seed_states = [v for v in model.variables if "seed_generator" in v.path]
+        self.checkpoint = tf.train.Checkpoint(
+            model=model,
+            optimizer=optimizer,
+            epoch=trainer.epoch,
+            history=trainer.history,
+            seed_states=seed_states,
+        )
+        self.directory = os.path.join(run_dir, "checkpoints")
+        # Non-chief workers of a multi-worker run save too (they must), but into a scratch dir.
+        target = self.directory if is_chief else tempfile.mkdtemp(prefix="ckpt-worker-")
+        self.manager = tf.train.CheckpointManager(
+            self.checkpoint, target, max_to_keep=keep, step_counter=trainer.epoch
+        )
+        self.epoch = trainer.epoch
+
+    def latest(self):
+        return tf.train.latest_checkpoint(self.directory)
+
+    def restore_latest(self):
+        """Restores the newest checkpoint; returns its epoch, or None when there is none."""
+        path = self.latest()
+        if path is None:
+            return None
+        self.checkpoint.restore(path).assert_existing_objects_matched()
+        return int(self.epoch.numpy())
+
+    def save(self):
+        return self.manager.save(checkpoint_number=int(self.epoch.numpy()))

@@ -1,0 +1,1 @@
+"""The training machinery train.py drives: the compiled loop and the optimizer."""

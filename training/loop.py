@@ -1,0 +1,248 @@
+"""The compiled training loop: many epochs per tf.function call, data kept on device.
+
+`Trainer.run(first, last)` trains epochs [first, last) in one call (Orbit's steps-per-loop idea):
+each epoch reshuffles with a stateless seed (seed, epoch), runs the train steps under the
+tf.distribute strategy, evaluates train and validation splits, stores a history row, writes
+TensorBoard summaries at the chosen cadence, and stops early on a non-finite loss. Input order is
+a pure function of (seed, epoch), so resuming needs no iterator state.
+"""
+
+import keras
+import tensorflow as tf
+
+from inspection import stats
+from inspection.summaries import write_histograms, write_scalars
+from regularizers import penalty_terms
+
+# Columns of the per-epoch history (a variable, so checkpoints carry it).
+HISTORY = (
+    "train_data_loss",
+    "train_accuracy",
+    "train_mse",
+    "val_data_loss",
+    "val_accuracy",
+    "val_mse",
+    "penalty_l1",
+    "penalty_l2",
+    "train_step_penalty",
+    "learning_rate",
+)
+COL = {name: i for i, name in enumerate(HISTORY)}
+EVAL_BATCH = 4096  # evaluation and probe chunk size: bounds memory on large splits
+
+
+class Trainer:
+    def __init__(self, model, optimizer, strategy, dataset, cfg, writers=None):
+        self.model = model
+        self.optimizer = optimizer
+        self.strategy = strategy
+        self.cfg = cfg
+        self.writers = writers
+        self.log_every = cfg.log_every if writers is not None else 0
+        self.hist_every = cfg.hist_every if writers is not None else 0
+        self.loss_scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+        self.x_train = tf.constant(dataset.train.x)
+        self.y_train = tf.constant(dataset.train.y)
+        self.x_val = tf.constant(dataset.test.x)
+        self.y_val = tf.constant(dataset.test.y)
+        self.n_train = len(dataset.train)
+        self.batch_size = min(cfg.batch_size, self.n_train)
+        self.num_batches = -(-self.n_train // self.batch_size)
+        # Not strategy variables: plain host state, checkpointed with the model.
+        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+        self.history = tf.Variable(
+            tf.fill([cfg.epochs, len(HISTORY)], float("nan")), trainable=False, name="history"
+        )
+        step = tf.function(self._replica_step, jit_compile=cfg.xla) if cfg.xla else None
+        self._step = step or self._replica_step
+        self.run = tf.function(self._run_epochs)
+
+    # Helpers without data-dependent control flow skip autograph: converting them (and the Keras
+    # code they call) would cost seconds of tracing for nothing.
+    # ---- one train step, in replica context -------------------------------------------------
+    @tf.autograph.experimental.do_not_convert
+    def _replica_step(self, idx):
+        ctx = tf.distribute.get_replica_context()
+        replicas = ctx.num_replicas_in_sync
+        rid = tf.cast(ctx.replica_id_in_sync_group, tf.int32)
+        global_batch = tf.shape(idx)[0]
+        # Every replica sees the global batch's indices and takes its own contiguous slice.
+        local = idx[global_batch * rid // replicas : global_batch * (rid + 1) // replicas]
+        x = tf.gather(self.x_train, local)
+        y = tf.gather(self.y_train, local)
+        variables = self.model.trainable_variables
+        with tf.GradientTape() as tape:
+            logits = tf.cast(self.model(x, training=True), tf.float32)
+            per_example = tf.nn.softmax_cross_entropy_with_logits(y, logits)
+            data_loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
+            pen = penalty_terms(self.model, self.cfg.l1, self.cfg.l2)
+            penalty = pen["l1"] + pen["l2"]
+            # Gradients are summed over replicas, so each replica adds 1/replicas of the penalty.
+            loss = data_loss + tf.nn.scale_regularization_loss(penalty)
+            target = self.optimizer.scale_loss(loss) if self.loss_scaled else loss
+        grads = tape.gradient(target, variables)
+        track = self.log_every > 0
+        if track:
+            layers = self.model.kernel_layers()
+            kernel_ids = {id(layer.kernel) for _, layer in layers}
+            kernel_grads = [g for g, v in zip(grads, variables, strict=True) if id(v) in kernel_ids]
+            before = [tf.identity(layer.kernel) for _, layer in layers]
+        self.optimizer.apply_gradients(zip(grads, variables, strict=True))
+        hits = tf.equal(tf.argmax(logits, -1), tf.argmax(y, -1))
+        out = {
+            "sums": tf.stack(
+                [  # summed over replicas and batches -> epoch means
+                    tf.reduce_sum(per_example),
+                    tf.reduce_sum(tf.cast(hits, tf.float32)),
+                    tf.reduce_sum(tf.reduce_mean(tf.square(tf.nn.softmax(logits) - y), -1)),
+                    penalty * tf.cast(tf.shape(local)[0], tf.float32),
+                ]
+            )
+        }
+        if track:
+            if replicas > 1:  # the norm of the applied (summed) gradient, not the local one
+                kernel_grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, kernel_grads)
+            unscale = (
+                1.0 / tf.cast(self.optimizer.scale_loss(1.0), tf.float32)
+                if self.loss_scaled
+                else 1.0
+            )
+            for (name, layer), g, w0 in zip(layers, kernel_grads, before, strict=True):
+                w1 = tf.cast(layer.kernel, tf.float32)
+                w0 = tf.cast(w0, tf.float32)
+                out[f"{name}/grad_l2_norm"] = tf.norm(tf.cast(g, tf.float32)) * unscale
+                out[f"{name}/update_ratio"] = tf.norm(w1 - w0) / (tf.norm(w0) + 1e-12)
+        return out
+
+    # ---- evaluation, in cross-replica context (every worker evaluates the same weights) ------
+    @tf.autograph.experimental.do_not_convert
+    def _eval_chunk(self, xb, yb, with_acts):
+        """Sums of cross-entropy, hits and squared error over a chunk (+ activations)."""
+        result = self.model(xb, training=False, return_activations=with_acts)
+        logits, acts = result if with_acts else (result, None)
+        logits = tf.cast(logits, tf.float32)
+        ce = tf.reduce_sum(tf.nn.softmax_cross_entropy_with_logits(yb, logits))
+        hit = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, -1), tf.argmax(yb, -1)), tf.float32))
+        sq = tf.reduce_sum(tf.reduce_mean(tf.square(tf.nn.softmax(logits) - yb), -1))
+        return tf.stack([ce, hit, sq]), acts
+
+    def _evaluate(self, x, y, probe=False):
+        """(mean data loss, accuracy, MSE of probabilities vs one-hot), and probe activations."""
+        chunk = self._eval_chunk
+        n = int(x.shape[0])
+        if n <= EVAL_BATCH:  # one pass gives the metrics and the probe activations
+            sums, acts = chunk(x, y, probe)
+        else:
+            sums = tf.zeros([3])
+            for start in tf.range(0, n, EVAL_BATCH):
+                s, _ = chunk(x[start : start + EVAL_BATCH], y[start : start + EVAL_BATCH], False)
+                sums += s
+            acts = chunk(x[:EVAL_BATCH], y[:EVAL_BATCH], True)[1] if probe else None
+        return sums / n, acts
+
+    # ---- many epochs in one compiled call -----------------------------------------------------
+    def _run_epochs(self, first, last):
+        n, bs = self.n_train, self.batch_size
+        total = self.cfg.epochs
+        diverged = tf.constant(-1, tf.int64)
+        for epoch in tf.range(first, last):
+            seed = tf.stack([tf.cast(self.cfg.seed, tf.int64), epoch])
+            order = tf.argsort(tf.random.stateless_uniform([n], seed=seed))
+            sums = tf.zeros([4])
+            last_step = self._zero_step_stats()
+            for b in tf.range(self.num_batches):
+                idx = order[b * bs : tf.minimum((b + 1) * bs, n)]
+                last_step = self._reduce(self.strategy.run(self._step, args=(idx,)))
+                sums += last_step["sums"]
+            # Train metrics as Keras fit reports them: means over the epoch's training batches
+            # (training mode, Dropout active). Validation: a full pass in inference mode.
+            train = sums / n
+            val, acts = self._evaluate(
+                self.x_val, self.y_val, probe=self.log_every > 0 or self.hist_every > 0
+            )
+            row = self._history_row(train, val)
+            self.history.scatter_nd_update([[epoch]], [row])
+            self.epoch.assign(epoch + 1)
+            step = epoch + 1
+            if self.log_every > 0 and (step % self.log_every == 0 or step == total):
+                self._write_scalars(step, row, last_step, acts)
+            if self.hist_every > 0 and (step % self.hist_every == 0 or step == total):
+                self._write_histograms(step, acts)
+            if not tf.reduce_all(tf.math.is_finite(row)):
+                diverged = epoch
+                break
+        return diverged
+
+    @tf.autograph.experimental.do_not_convert
+    def _reduce(self, per_replica):
+        """Metric sums added over replicas; statistics (equal on every replica) averaged."""
+        return {
+            k: self.strategy.reduce("SUM" if k == "sums" else "MEAN", v, axis=None)
+            for k, v in per_replica.items()
+        }
+
+    @tf.autograph.experimental.do_not_convert
+    def _history_row(self, train, val):
+        pen = penalty_terms(self.model, self.cfg.l1, self.cfg.l2)
+        lr = tf.cast(self.optimizer.learning_rate, tf.float32)
+        return tf.concat([train[:3], val, tf.stack([pen["l1"], pen["l2"], train[3], lr])], 0)
+
+    @tf.autograph.experimental.do_not_convert
+    def _zero_step_stats(self):
+        out = {"sums": tf.zeros([4])}
+        if self.log_every > 0:
+            for name, _ in self.model.kernel_layers():
+                out[f"{name}/grad_l2_norm"] = tf.constant(0.0)
+                out[f"{name}/update_ratio"] = tf.constant(0.0)
+        return out
+
+    @tf.autograph.experimental.do_not_convert
+    def _write_scalars(self, step, row, last_step, acts):
+        pen_l1, pen_l2 = row[COL["penalty_l1"]], row[COL["penalty_l2"]]
+        for writer, split in ((self.writers.train, "train"), (self.writers.val, "val")):
+            data = row[COL[f"{split}_data_loss"]]
+            write_scalars(
+                writer,
+                {
+                    "loss/data": data,
+                    "loss/penalty": pen_l1 + pen_l2,
+                    "loss/penalty_l1": pen_l1,
+                    "loss/penalty_l2": pen_l2,
+                    "loss/total": data + pen_l1 + pen_l2,
+                    "metrics/accuracy": row[COL[f"{split}_accuracy"]],
+                    "metrics/mse": row[COL[f"{split}_mse"]],
+                },
+                step,
+            )
+        values = {
+            "optim/learning_rate": row[COL["learning_rate"]],
+            "metrics/generalization_gap": row[COL["val_data_loss"]] - row[COL["train_data_loss"]],
+        }
+        for name, layer in self.model.kernel_layers():
+            for key, value in stats.weight_stats(layer.kernel, self.cfg.sparsity_threshold).items():
+                values[f"weights/{name}/{key}"] = value
+            for key in ("grad_l2_norm", "update_ratio"):
+                values[f"weights/{name}/{key}"] = last_step[f"{name}/{key}"]
+        for name, a in acts.items():
+            for key, value in stats.activation_stats(a).items():
+                values[f"activations/{name}/{key}"] = value
+        for name, bn in self.model.batchnorm_layers():
+            for key, value in stats.batchnorm_gap(acts[name], bn).items():
+                values[f"batchnorm/{name}/{key}"] = value
+        write_scalars(self.writers.root, values, step)
+
+    @tf.autograph.experimental.do_not_convert
+    def _write_histograms(self, step, acts):
+        values = {}
+        for name, layer in self.model.kernel_layers():
+            values[f"weights/{name}/kernel"] = layer.kernel
+            values[f"weights/{name}/bias"] = layer.bias
+        for name, a in (acts or {}).items():
+            values[f"activations/{name}"] = a
+        write_histograms(self.writers.root, values, step)
+
+    # ---- results ------------------------------------------------------------------------------
+    def epoch_metrics(self, epoch_index):
+        """Metrics of a finished epoch (0-based) from the history, as Python floats."""
+        row = self.history[epoch_index].numpy()
+        return {name: float(row[i]) for i, name in enumerate(HISTORY)}
