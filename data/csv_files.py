@@ -26,7 +26,6 @@ def load(path, *, label_column, test_fraction, seed):
             f"CSV file {path} has no label column {label_column!r} "
             f"(columns: {', '.join(header)}); set --label_column"
         )
-    label_at = header.index(label_column)
     features, labels = [], []
     for line_no, row in enumerate(rows[1:], start=2):
         if not row:
