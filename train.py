@@ -27,13 +27,19 @@ FLAGS = flags.FLAGS
 
 def train(cfg):
     """Runs the whole job for `cfg`; returns the process exit code."""
+    from cluster.tf_runtime import quiet_startup
+
+    with quiet_startup():
+        import tensorflow as tf
+
+        from cluster import devices
+
+        place = devices.configure(cfg)  # before anything else uses TF: it fixes the device list
     import keras
     import numpy as np
-    import tensorflow as tf
 
     import data
     import models
-    from cluster import devices
     from cluster.preemption import StopRequest
     from inspection import stats
     from inspection.summaries import Writers, write_final, write_run_info
@@ -46,8 +52,6 @@ def train(cfg):
     start_time = time.time()
     run_name = cfg.run_name or options.default_run_name(cfg)
 
-    # Devices first: TF fixes its device list at first use. Fails before anything is written.
-    place = devices.configure(cfg)
     strategy = place.strategy
     logging.info("devices: %s", place.description)
 

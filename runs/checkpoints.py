@@ -9,6 +9,17 @@ import os
 import tempfile
 
 import tensorflow as tf
+from absl import logging
+
+
+class _DropSaverChatter:
+    """TF logs "Sharding callback duration" at INFO on every save; batch logs don't need it."""
+
+    def filter(self, record):
+        return not str(record.msg).startswith("Sharding callback duration")
+
+
+logging.get_absl_logger().addFilter(_DropSaverChatter())
 
 
 class Checkpoints:

@@ -1,0 +1,35 @@
+"""Starts TensorFlow without its C++ start-up chatter, so batch-job logs stay readable.
+
+TF's C++ code prints lines such as "oneDNN custom operations are on" and, on CPU nodes with CUDA
+libraries installed, "failed call to cuInit" before its log level applies. We capture file
+descriptor 2 while TF loads and initializes devices, and pass on every other line.
+"""
+
+import contextlib
+import os
+import re
+import sys
+import tempfile
+
+_CHATTER = re.compile(
+    r"absl::InitializeLog|oneDNN custom operations|cuda_platform\.cc|cudart_stub\.cc|"
+    r"cpu_feature_guard|rebuild TensorFlow with|Could not find cuda drivers|TF-TRT|"
+    r"This TensorFlow binary is optimized|Unable to register cu(DNN|FFT|BLAS)|"
+    r"computation_placer|cuda_(dnn|fft|blas)\.cc|Sharding callback duration")
+
+
+@contextlib.contextmanager
+def quiet_startup():
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            for line in captured.read().decode(errors="replace").splitlines():
+                if line.strip() and not _CHATTER.search(line):
+                    print(line, file=sys.stderr)

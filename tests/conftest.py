@@ -1,0 +1,33 @@
+"""Shared test helpers: run train.py as a user would (a subprocess) or in-process."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def run_train(*args, env=None, timeout=300, check=None):
+    """Runs `python train.py ARGS`; returns the CompletedProcess (text stdout/stderr)."""
+    full_env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", **(env or {})}
+    proc = subprocess.run([sys.executable, str(ROOT / "train.py"), *args], cwd=ROOT,
+                          env=full_env, capture_output=True, text=True, timeout=timeout)
+    if check is not None and proc.returncode != check:
+        raise AssertionError(f"train.py exited {proc.returncode}, wanted {check}\n"
+                             f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr[-4000:]}")
+    return proc
+
+
+def read_metrics(run_dir):
+    return json.loads((Path(run_dir) / "metrics.json").read_text())
+
+
+@pytest.fixture
+def logdir(tmp_path):
+    return tmp_path / "logs"

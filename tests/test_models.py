@@ -1,0 +1,77 @@
+"""Models: the tutorial's architecture, penalized kernels, Dropout/BN following `training`."""
+
+import numpy as np
+import pytest
+
+import options
+from data import load
+from models import build
+from models.placement import plan
+
+IRIS = load("iris")
+
+
+def config(**overrides):
+    from absl import flags
+
+    fv = flags.FlagValues()
+    options.define_flags(fv)
+    fv(["x"] + [f"--{k}={v}" for k, v in overrides.items()])
+    return options.config_from_flags(fv)
+
+
+def test_mlp_matches_the_tutorial_summary():
+    model = build(config(), IRIS)
+    shapes = [tuple(layer.kernel.shape) for _, layer in model.kernel_layers()]
+    assert shapes == [(4, 512), (512, 256), (256, 128), (128, 64), (64, 32), (32, 3)]
+    assert model.count_params() == 177_219  # the tutorial's model1.summary()
+    kinds = model.activation_kinds()
+    assert list(kinds.values()) == ["tanh"] * 4 + ["relu"]
+
+
+def test_penalized_kernels_follow_the_placement():
+    model = build(config(reg="l1,l2", layers="1,3"), IRIS)
+    names = [b.core.name for b in model.blocks]
+    got = [k.path for k in model.penalized_kernels("l1")]
+    assert got == [model.blocks[1].core.kernel.path, model.blocks[3].core.kernel.path]
+    assert names[1] in got[0] and names[3] in got[1]
+
+
+def test_dropout_and_batchnorm_follow_training_flag():
+    model = build(config(reg="dropout,batchnorm", all_layers="true", dropout_rate="0.5"), IRIS)
+    x = IRIS.train.x[:64]
+    infer1, infer2 = model(x, training=False).numpy(), model(x, training=False).numpy()
+    np.testing.assert_array_equal(infer1, infer2)  # inference: deterministic
+    train1, train2 = model(x, training=True).numpy(), model(x, training=True).numpy()
+    assert not np.allclose(train1, train2)  # training: fresh Dropout masks
+    bn = model.blocks[0].bn
+    before = bn.moving_mean.numpy().copy()
+    model(x, training=False)
+    np.testing.assert_array_equal(before, bn.moving_mean.numpy())  # inference leaves BN stats
+    model(x, training=True)
+    assert not np.allclose(before, bn.moving_mean.numpy())  # training updates them
+
+
+def test_activations_are_exposed_per_hidden_layer():
+    model = build(config(), IRIS)
+    logits, acts = model(IRIS.test.x, training=False, return_activations=True)
+    assert logits.shape == (30, 3)
+    assert list(acts) == ["dense0", "dense1", "dense2", "dense3", "dense4"]
+    assert [a.shape[-1] for a in acts.values()] == [512, 256, 128, 64, 32]
+    assert np.all(np.abs(acts["dense0"]) <= 1.0)  # tanh
+    assert np.all(acts["dense4"].numpy() >= 0.0)  # relu
+
+
+def test_cnn_builds_on_images_and_places_regularizers():
+    digits = load("digits")
+    model = build(config(model="cnn", reg="batchnorm,dropout", all_layers="true"), digits)
+    assert [b.core.name for b in model.blocks] == ["conv0", "conv1", "dense2"]
+    assert all(b.bn is not None and b.dropout is not None for b in model.blocks)
+    logits, acts = model(digits.test.x[:5], return_activations=True)
+    assert logits.shape == (5, 10)
+    assert acts["conv0"].shape == (5, 8, 8, 32)
+
+
+@pytest.mark.parametrize("n", [1, 3])
+def test_placement_default_batchnorm_clamps_to_small_models(n):
+    assert plan(["batchnorm"], n).batchnorm == (min(1, n - 1),)
