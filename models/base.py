@@ -53,7 +53,7 @@ class BlockModel(keras.Model):
 
     def make_blocks(self, cores, activations, *, seed, sync_bn, pools=None):
         rates = self.placement.dropout_rates
-        return [
+        blocks = [
             Block(
                 core,
                 act,
@@ -66,6 +66,11 @@ class BlockModel(keras.Model):
             )
             for i, (core, act) in enumerate(zip(cores, activations, strict=True))
         ]
+        # Keras tracks list attributes for its own saving, but tf.train.Checkpoint only follows
+        # layer attributes: each block is an attribute too, so checkpoints hold its weights.
+        for block in blocks:
+            setattr(self, block.name, block)
+        return blocks
 
     def call(self, x, training=False, return_activations=False):
         activations = {}

@@ -1,0 +1,161 @@
+"""What a run shows in a real TensorBoard server, and the statistics behind it."""
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from inspection import stats
+from tests.conftest import read_metrics, run_train
+
+
+def test_weight_stats_on_hand_made_weights():
+    w = tf.constant([[0.0, 0.0005, -0.5], [2.0, 0.0, -0.0002]])
+    s = {k: float(v) for k, v in stats.weight_stats(w, 1e-3).items()}
+    assert s["l1_norm"] == pytest.approx(2.5007)
+    assert s["l2_norm"] == pytest.approx(np.sqrt(0.0005**2 + 0.25 + 4 + 0.0002**2))
+    assert s["max_abs"] == pytest.approx(2.0)
+    assert s["sparsity"] == pytest.approx(4 / 6)  # 0, 0.0005, 0, -0.0002
+    assert s["zero_fraction"] == pytest.approx(2 / 6)
+
+
+def test_activation_stats_saturation_and_dead_units():
+    # 4 examples x 4 units: unit 1 and unit 3 output zero for every example (dead).
+    a = tf.constant([[0.995, 0.0, 0.2, 0.0],
+                     [-0.999, 0.0, 0.1, 0.0],
+                     [0.5, 0.0, 0.0, 0.0],
+                     [0.1, 0.0, 0.3, 0.0]])
+    s = {k: float(v) for k, v in stats.activation_stats(a).items()}
+    assert s["saturated"] == pytest.approx(2 / 16)
+    assert s["dead"] == pytest.approx(0.5)
+    assert s["mean"] == pytest.approx(float(np.mean(a)))
+    assert s["std"] == pytest.approx(float(np.std(a)), rel=1e-5)
+    conv = tf.concat([tf.ones([2, 3, 3, 1]), tf.zeros([2, 3, 3, 1])], axis=-1)
+    assert float(stats.activation_stats(conv)["dead"]) == pytest.approx(0.5)  # per channel
+
+
+def test_batchnorm_gap_against_moving_statistics():
+    bn = tf.keras.layers.BatchNormalization()
+    bn.build((None, 2))  # moving mean 0, moving variance 1
+    a = tf.constant([[1.0, 3.0], [3.0, 3.0]])  # batch mean (2, 3), variance (1, 0)
+    gap = {k: float(v) for k, v in stats.batchnorm_gap(a, bn).items()}
+    assert gap["mean_gap"] == pytest.approx(2.5)
+    assert gap["var_gap"] == pytest.approx(0.5)
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get(base, path, **params):
+    url = f"{base}{path}" + (f"?{urllib.parse.urlencode(params)}" if params else "")
+    with urllib.request.urlopen(url, timeout=10) as r:
+        return json.loads(r.read())
+
+
+def _post(base, path, body):
+    req = urllib.request.Request(f"{base}{path}", data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.loads(r.read())
+
+
+@pytest.fixture
+def tensorboard(logdir):
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir), "--host",
+         "127.0.0.1", "--port", str(port), "--reload_interval", "1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        yield base
+    finally:
+        proc.terminate()  # stopped by its own PID
+        proc.wait(timeout=20)
+
+
+def _wait_for(fn, timeout=60):
+    deadline = time.time() + timeout
+    while True:
+        try:
+            result = fn()
+            if result:
+                return result
+        except OSError:
+            pass
+        if time.time() > deadline:
+            raise AssertionError("TensorBoard did not show the run in time")
+        time.sleep(0.5)
+
+
+def test_real_tensorboard_shows_the_run(logdir, tensorboard):
+    run_train("--reg=l1,batchnorm,dropout", "--all_layers", "--epochs=12", "--batch_size=32",
+              "--hist_every=5", f"--logdir={logdir}", "--run_name=tb", check=0)
+    m = read_metrics(logdir / "tb")
+    base = tensorboard
+    runs = _wait_for(lambda: set(_get(base, "/data/runs")) >= {"tb", "tb/train", "tb/val"} and
+                     _get(base, "/data/runs"))
+    assert {"tb", "tb/train", "tb/val"} <= set(runs)
+
+    tags = _wait_for(lambda: _get(base, "/data/plugin/scalars/tags"))
+    split_tags = {"loss/data", "loss/penalty", "loss/penalty_l1", "loss/penalty_l2",
+                  "loss/total", "metrics/accuracy", "metrics/mse"}
+    assert split_tags <= set(tags["tb/train"]) and split_tags <= set(tags["tb/val"])
+    root = set(tags["tb"])
+    for layer in ["dense0", "dense1", "dense2", "dense3", "dense4", "output"]:
+        for key in ["l1_norm", "l2_norm", "max_abs", "sparsity", "zero_fraction",
+                    "grad_l2_norm", "update_ratio"]:
+            assert f"weights/{layer}/{key}" in root
+    for layer in ["dense0", "dense4"]:
+        for key in ["mean", "std", "saturated", "dead"]:
+            assert f"activations/{layer}/{key}" in root
+        assert f"batchnorm/{layer}/mean_gap" in root
+    assert {"optim/learning_rate", "metrics/generalization_gap"} <= root
+
+    # Values: the val accuracy curve equals the history; the final L2 norm of a kernel equals
+    # the norm of that kernel in the saved checkpoint.
+    val_acc = _get(base, "/data/plugin/scalars/scalars", run="tb/val", tag="metrics/accuracy")
+    assert [s[1] for s in val_acc] == list(range(1, 13))
+    np.testing.assert_allclose([s[2] for s in val_acc], m["history"]["val_accuracy"], rtol=1e-6)
+    reader = tf.train.load_checkpoint(str(logdir / "tb" / "checkpoints"))
+    # The only [256, 128] tensor is dense2's kernel (plain SGD keeps no slot variables).
+    kernel_keys = [k for k, shape in reader.get_variable_to_shape_map().items()
+                   if shape == [256, 128]]
+    assert len(kernel_keys) == 1
+    want = float(np.linalg.norm(reader.get_tensor(kernel_keys[0])))
+    norms = _get(base, "/data/plugin/scalars/scalars", run="tb", tag="weights/dense2/l2_norm")
+    assert norms[-1][1] == 12 and norms[-1][2] == pytest.approx(want, rel=1e-5)
+
+    hist_tags = _get(base, "/data/plugin/histograms/tags")["tb"]
+    assert {"weights/dense0/kernel", "weights/output/bias", "activations/dense3"} <= set(hist_tags)
+    hist = _get(base, "/data/plugin/histograms/histograms", run="tb", tag="weights/dense0/kernel")
+    assert [h[1] for h in hist] == [5, 10, 12]
+    buckets = hist[-1][2]
+    assert sum(b[2] for b in buckets) == 4 * 512  # every weight counted once
+
+    groups = _post(base, "/data/plugin/hparams/session_groups",
+                   {"allowedStatuses": ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE",
+                                        "STATUS_RUNNING"], "startIndex": 0, "sliceSize": 100})
+    assert groups["totalSize"] == 1
+    hparams = groups["sessionGroups"][0]["hparams"]
+    assert hparams["reg"] == "l1,dropout,batchnorm" and hparams["all_layers"] is True
+    assert hparams["l1"] == pytest.approx(0.01) and hparams["batch_size"] == 32
+    metric_values = {v["name"]["tag"]: v["value"]
+                     for v in groups["sessionGroups"][0]["metricValues"]}
+    assert metric_values["final/test_accuracy"] == pytest.approx(m["final"]["test_accuracy"])
+    assert "config" in _get(base, "/data/plugin/text/tags")["tb"]
+
+
+def test_summaries_off_write_no_event_files(logdir):
+    run_train("--epochs=3", "--log_every=0", f"--logdir={logdir}", "--run_name=quiet", check=0)
+    assert not list((logdir / "quiet").rglob("events.out.tfevents*"))
