@@ -212,6 +212,8 @@ def train(cfg):
                 return EXIT_PREEMPTED
     progress.close()
     metrics, code = finish("finished", 0)
+    if not place.is_chief:
+        return code
     f = metrics["final"]
     # The tutorial's three lines (its evaluate() loss includes the penalty), then the split.
     print(

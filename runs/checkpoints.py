@@ -34,7 +34,8 @@ class Checkpoints:
         )
         self.directory = os.path.join(run_dir, "checkpoints")
         # Non-chief workers of a multi-worker run save too (they must), but into a scratch dir.
-        target = self.directory if is_chief else tempfile.mkdtemp(prefix="ckpt-worker-")
+        self._scratch = None if is_chief else tempfile.TemporaryDirectory(prefix="ckpt-worker-")
+        target = self.directory if is_chief else self._scratch.name
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, target, max_to_keep=keep, step_counter=trainer.epoch
         )

@@ -38,8 +38,11 @@ class Trainer:
         self.strategy = strategy
         self.cfg = cfg
         self.writers = writers
+        # Every worker computes the step statistics (they involve collectives, which all workers
+        # must run alike); only the one with writers (the chief) writes them.
+        self.track = cfg.log_every > 0
         self.log_every = cfg.log_every if writers is not None else 0
-        self.hist_every = cfg.hist_every if writers is not None else 0
+        self.hist_every = cfg.hist_every if writers is not None and cfg.log_every > 0 else 0
         self.loss_scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
         self.x_train = tf.constant(dataset.train.x)
         self.y_train = tf.constant(dataset.train.y)
@@ -81,7 +84,7 @@ class Trainer:
             loss = data_loss + tf.nn.scale_regularization_loss(penalty)
             target = self.optimizer.scale_loss(loss) if self.loss_scaled else loss
         grads = tape.gradient(target, variables)
-        track = self.log_every > 0
+        track = self.track
         if track:
             layers = self.model.kernel_layers()
             kernel_ids = {id(layer.kernel) for _, layer in layers}
@@ -190,7 +193,7 @@ class Trainer:
     @tf.autograph.experimental.do_not_convert
     def _zero_step_stats(self):
         out = {"sums": tf.zeros([4])}
-        if self.log_every > 0:
+        if self.track:
             for name, _ in self.model.kernel_layers():
                 out[f"{name}/grad_l2_norm"] = tf.constant(0.0)
                 out[f"{name}/update_ratio"] = tf.constant(0.0)
