@@ -3,14 +3,13 @@
 import dataclasses
 import json
 import os
+import subprocess
 import sys
-import threading
 
 import tensorflow as tf
 
 from cluster import slurm
 from errors import UserError
-from runs.exit_codes import EXIT_CLUSTER
 
 
 @dataclasses.dataclass
@@ -61,32 +60,42 @@ def _cluster_resolver(cfg):
     return tf.distribute.cluster_resolver.TFConfigClusterResolver()
 
 
+# The strategy constructor waits for every peer in C++ without a timeout and without releasing
+# the GIL, so a Python thread cannot interrupt it. A separate watchdog process does: unless we
+# close its stdin first, it prints the error line and kills us (SIGKILL, exit status 137).
+_WATCHDOG = """
+import os, select, signal, sys
+parent, timeout, message = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+if not select.select([sys.stdin], [], [], timeout)[0]:
+    print(message, file=sys.stderr, flush=True)
+    os.kill(parent, signal.SIGKILL)
+"""
+
+
 def _multi_worker(resolver, timeout):
     """MultiWorkerMirroredStrategy, or one clear error if the peers do not connect in time."""
-
-    def give_up():
-        print(
-            f"train.py: error: the other workers did not connect within --cluster_timeout="
-            f"{timeout}s ({resolver.cluster_spec().as_dict()}); check that every task started "
-            "and can reach the others' ports",
-            file=sys.stderr,
-            flush=True,
-        )
-        os._exit(EXIT_CLUSTER)
-
-    watchdog = threading.Timer(timeout, give_up)
-    watchdog.daemon = True
-    watchdog.start()
+    message = (f"train.py: error: the other workers did not connect within --cluster_timeout="
+               f"{timeout}s (cluster {resolver.cluster_spec().as_dict()}); check that every task "
+               "started and can reach the others' ports")
+    watchdog = subprocess.Popen([sys.executable, "-c", _WATCHDOG, str(os.getpid()), str(timeout),
+                                 message], stdin=subprocess.PIPE, stderr=_real_stderr())
     try:
         options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=timeout)
         strategy = tf.distribute.MultiWorkerMirroredStrategy(
-            cluster_resolver=resolver, communication_options=options
-        )
+            cluster_resolver=resolver, communication_options=options)
         # The first collective completes only once every worker is up.
         strategy.reduce("SUM", strategy.run(lambda: tf.constant(1.0)), axis=None)
     finally:
-        watchdog.cancel()
+        watchdog.stdin.close()
+        watchdog.wait()
     return strategy
+
+
+def _real_stderr():
+    """The terminal/log stderr even while tf_runtime.quiet_startup captures fd 2."""
+    from cluster import tf_runtime
+
+    return tf_runtime.original_stderr_fd() or None
 
 
 def configure(cfg):

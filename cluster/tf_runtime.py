@@ -18,10 +18,19 @@ _CHATTER = re.compile(
     r"computation_placer|cuda_(dnn|fft|blas)\.cc|Sharding callback duration")
 
 
+_saved_fd = None
+
+
+def original_stderr_fd():
+    """The real stderr's fd while quiet_startup is active, else None."""
+    return _saved_fd
+
+
 @contextlib.contextmanager
 def quiet_startup():
+    global _saved_fd
     sys.stderr.flush()
-    saved = os.dup(2)
+    saved = _saved_fd = os.dup(2)
     with tempfile.TemporaryFile() as captured:
         os.dup2(captured.fileno(), 2)
         try:
@@ -29,6 +38,7 @@ def quiet_startup():
         finally:
             os.dup2(saved, 2)
             os.close(saved)
+            _saved_fd = None
             captured.seek(0)
             for line in captured.read().decode(errors="replace").splitlines():
                 if line.strip() and not _CHATTER.search(line):
