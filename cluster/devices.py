@@ -98,10 +98,20 @@ def _real_stderr():
     return tf_runtime.original_stderr_fd() or None
 
 
+_applied = None  # device flags of the first run in this process (TF fixes them at first use)
+
+
 def configure(cfg):
     """Applies --device/--gpus/--cpu_devices/--cluster; must run before TF initializes devices."""
+    global _applied
+    wanted = (cfg.device, cfg.gpus, cfg.cpu_devices)
+    if _applied not in (None, wanted):
+        raise UserError(f"device flags {wanted} differ from this process's first run {_applied}; "
+                        "TensorFlow fixes devices once per process")
+    first = _applied is None
+    _applied = wanted
     cpus = tf.config.list_physical_devices("CPU")
-    if cfg.cpu_devices > 1:
+    if cfg.cpu_devices > 1 and first:
         tf.config.set_logical_device_configuration(
             cpus[0], [tf.config.LogicalDeviceConfiguration()] * cfg.cpu_devices
         )
@@ -112,10 +122,9 @@ def configure(cfg):
             "tensorflow[and-cuda] (BUILD.md), or pass --device=cpu"
         )
     use_gpu = cfg.device == "gpu" or (cfg.device == "auto" and gpus)
-    if use_gpu:
-        chosen = _select_gpus(cfg.gpus)
-        tf.config.set_visible_devices(chosen, "GPU")
-    else:
+    if first and use_gpu:
+        tf.config.set_visible_devices(_select_gpus(cfg.gpus), "GPU")
+    elif first:
         tf.config.set_visible_devices([], "GPU")
     if cfg.device != "auto":  # a requested device must not silently fall back to another
         tf.config.set_soft_device_placement(False)

@@ -1,0 +1,46 @@
+"""Writes a sweep's results: results.csv, results.md, and the tutorial's plots over seeds.
+
+    python report.py --sweep_dir=sweeps_out/tutorial
+"""
+
+import os
+import sys
+
+from absl import app, flags
+
+from errors import UserError
+from runs.exit_codes import EXIT_USAGE
+from sweeps import plan as sweep_plan
+from sweeps import plots, results
+
+flags.DEFINE_string("sweep_dir", "sweeps_out/tutorial", "A directory written by sweep.py.")
+FLAGS = flags.FLAGS
+
+
+def report(out_dir):
+    if not os.path.isdir(out_dir):
+        raise UserError(f"--sweep_dir={out_dir} does not exist; run sweep.py first")
+    by_variant = results.load_runs(out_dir, sweep_plan.read_manifest(out_dir))
+    if not os.access(out_dir, os.W_OK):
+        raise UserError(f"cannot write into {out_dir}; check its permissions")
+    rows = results.summarize(by_variant)
+    results.write_atomic(os.path.join(out_dir, "results.csv"), results.to_csv(rows))
+    table = results.to_markdown(rows)
+    results.write_atomic(os.path.join(out_dir, "results.md"), table)
+    pngs = plots.write_all(out_dir, by_variant, rows)
+    print(table, end="")
+    print(f"wrote results.csv, results.md and {len(pngs)} plots to {out_dir}")
+    return 0
+
+
+def main(argv):
+    del argv
+    try:
+        return report(FLAGS.sweep_dir)
+    except UserError as e:
+        print(f"report.py: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    app.run(lambda argv: sys.exit(main(argv)))

@@ -1,0 +1,1 @@
+"""Sweeps over variants and seeds (sweep.py) and their report (report.py)."""

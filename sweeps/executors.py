@@ -1,0 +1,68 @@
+"""Where a sweep's runs execute: local processes in parallel, or one SLURM job array."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from absl import logging
+
+from errors import UserError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_local(runs, logs_dir, workers):
+    """Runs the runs in `workers` processes (sweeps/worker.py); returns {run name: exit code}.
+
+    Runs are dealt round-robin, so every worker gets a mix of variants. A worker that dies
+    leaves its remaining runs unfinished; re-running the sweep picks them up.
+    """
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    queues = [runs[i::workers] for i in range(min(workers, len(runs)))]
+
+    def work(index, queue):
+        specs = [{"name": r.name, "args": list(r.args),
+                  "log": os.path.join(logs_dir, f"{r.name}.log")} for r in queue]
+        spec_path = os.path.join(logs_dir, f".worker{index}.json")
+        with open(spec_path, "w") as f:
+            json.dump(specs, f)
+        proc = subprocess.Popen([sys.executable, "-m", "sweeps.worker", spec_path], cwd=ROOT,
+                                env=env, stdout=subprocess.PIPE, text=True)
+        codes = {}
+        start = time.time()
+        for line in proc.stdout:
+            result = json.loads(line)
+            codes[result["name"]] = result["exit"]
+            logging.info("%s: exit %d (%.1fs into worker %d)", result["name"], result["exit"],
+                         time.time() - start, index)
+        proc.wait()
+        os.unlink(spec_path)
+        return codes
+
+    with ThreadPoolExecutor(max_workers=len(queues)) as pool:
+        results = pool.map(work, range(len(queues)), queues)
+    return {name: code for codes in results for name, code in codes.items()}
+
+
+def submit_slurm(runs, out_dir, logs_dir, wait):
+    """Submits slurm/array.sbatch with one array task per run; returns the job id."""
+    variants = os.path.join(out_dir, "variants.txt")
+    with open(variants, "w") as f:
+        for run in runs:
+            f.write(" ".join(run.args) + "\n")
+    cmd = ["sbatch", "--parsable", f"--array=0-{len(runs) - 1}",
+           f"--output={logs_dir}/slurm-%A_%a.out", f"--export=ALL,VARIANTS={variants}"]
+    if wait:
+        cmd.append("--wait")
+    cmd.append(os.path.join(ROOT, "slurm", "array.sbatch"))
+    try:
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    except FileNotFoundError as e:
+        raise UserError("--executor=slurm needs sbatch on PATH (run on a SLURM login node)") from e
+    job = proc.stdout.strip().split(";")[0]
+    if not job:  # --wait returns the job's exit code; a failed array task is not an error here
+        raise UserError(f"sbatch failed: {proc.stderr.strip()}")
+    return job

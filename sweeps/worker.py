@@ -1,0 +1,77 @@
+"""Runs several train.py runs one after another in one process (the local sweep executor).
+
+TensorFlow's import and start-up cost ~3 s per process, more than a whole tutorial run, so each
+local worker imports it once. Every run gets its own flags, a fresh Keras session and its own log
+file; its numbers equal those of a standalone `python train.py` with the same flags (tested).
+
+    python -m sweeps.worker RUNS.json   # [{"name": ..., "args": [...], "log": ...}, ...]
+"""
+
+import contextlib
+import gc
+import json
+import os
+import sys
+
+from absl import flags
+
+FLAGS = flags.FLAGS
+
+
+@contextlib.contextmanager
+def output_to(path):
+    """Sends this process's stdout and stderr (fds 1 and 2) to `path` for the block."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with open(path, "a") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+
+
+def run_one(train, spec):
+    import keras
+
+    with output_to(spec["log"]):
+        FLAGS.unparse_flags()
+        code = None
+        try:
+            FLAGS(["train.py", *spec["args"]])
+        except flags.Error as e:
+            print(f"train.py: error: {e}", file=sys.stderr)
+            code = 2
+        if code is None:
+            try:
+                code = train.main(["train.py"])
+            except Exception:  # a bug in one run must not take the other runs down
+                import traceback
+
+                traceback.print_exc()
+                code = 1
+    keras.backend.clear_session()
+    gc.collect()
+    return code
+
+
+def main(path):
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    import train
+
+    with open(path) as f:
+        specs = json.load(f)
+    for spec in specs:
+        code = run_one(train, spec)
+        print(json.dumps({"name": spec["name"], "exit": code}), flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
