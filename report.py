@@ -1,6 +1,6 @@
 """Writes a sweep's results: results.csv, results.md, and the tutorial's plots over seeds.
 
-    python report.py --sweep_dir=sweeps_out/tutorial
+python report.py --sweep_dir=sweeps_out/tutorial
 """
 
 import os

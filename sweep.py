@@ -47,13 +47,20 @@ def sweep():
         os.makedirs(runs_dir, exist_ok=True)
         os.makedirs(logs_dir, exist_ok=True)
     except OSError as e:
-        raise UserError(f"cannot write the sweep directory {out} ({e.strerror}); "
-                        "pass a writable --out") from e
+        raise UserError(
+            f"cannot write the sweep directory {out} ({e.strerror}); pass a writable --out"
+        ) from e
     sweep_plan.write_manifest(out, runs)
     todo = [r for r in runs if r.status(runs_dir) not in ("finished", "diverged")]
-    logging.info("%d runs (%d variants x %d seeds): %d done, %d to run with the %s executor",
-                 len(runs), len(runs) // FLAGS.seeds, FLAGS.seeds, len(runs) - len(todo),
-                 len(todo), FLAGS.executor)
+    logging.info(
+        "%d runs (%d variants x %d seeds): %d done, %d to run with the %s executor",
+        len(runs),
+        len(runs) // FLAGS.seeds,
+        FLAGS.seeds,
+        len(runs) - len(todo),
+        len(todo),
+        FLAGS.executor,
+    )
     if not todo:
         return 0
     start = time.time()

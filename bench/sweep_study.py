@@ -22,9 +22,20 @@ args = parser.parse_args()
 if os.path.exists(args.out):
     shutil.rmtree(args.out)  # a fresh sweep: nothing to skip
 start = time.time()
-subprocess.run([sys.executable, os.path.join(ROOT, "sweep.py"), "--configs=configs/model*.cfg",
-                f"--seeds={args.seeds}", f"--out={args.out}"], cwd=ROOT, check=True)
+subprocess.run(
+    [
+        sys.executable,
+        os.path.join(ROOT, "sweep.py"),
+        "--configs=configs/model*.cfg",
+        f"--seeds={args.seeds}",
+        f"--out={args.out}",
+    ],
+    cwd=ROOT,
+    check=True,
+)
 wall = time.time() - start
 runs = 9 * args.seeds
-print(f"tutorial study: {runs} runs in {wall:.1f} s wall ({wall / runs:.2f} s per run, "
-      f"{os.cpu_count()} cores); target <= 120 s: {'met' if wall <= 120 else 'NOT met'}")
+print(
+    f"tutorial study: {runs} runs in {wall:.1f} s wall ({wall / runs:.2f} s per run, "
+    f"{os.cpu_count()} cores); target <= 120 s: {'met' if wall <= 120 else 'NOT met'}"
+)

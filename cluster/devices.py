@@ -74,15 +74,21 @@ if not select.select([sys.stdin], [], [], timeout)[0]:
 
 def _multi_worker(resolver, timeout):
     """MultiWorkerMirroredStrategy, or one clear error if the peers do not connect in time."""
-    message = (f"train.py: error: the other workers did not connect within --cluster_timeout="
-               f"{timeout}s (cluster {resolver.cluster_spec().as_dict()}); check that every task "
-               "started and can reach the others' ports")
-    watchdog = subprocess.Popen([sys.executable, "-c", _WATCHDOG, str(os.getpid()), str(timeout),
-                                 message], stdin=subprocess.PIPE, stderr=_real_stderr())
+    message = (
+        f"train.py: error: the other workers did not connect within --cluster_timeout="
+        f"{timeout}s (cluster {resolver.cluster_spec().as_dict()}); check that every task "
+        "started and can reach the others' ports"
+    )
+    watchdog = subprocess.Popen(
+        [sys.executable, "-c", _WATCHDOG, str(os.getpid()), str(timeout), message],
+        stdin=subprocess.PIPE,
+        stderr=_real_stderr(),
+    )
     try:
         options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=timeout)
         strategy = tf.distribute.MultiWorkerMirroredStrategy(
-            cluster_resolver=resolver, communication_options=options)
+            cluster_resolver=resolver, communication_options=options
+        )
         # The first collective completes only once every worker is up.
         strategy.reduce("SUM", strategy.run(lambda: tf.constant(1.0)), axis=None)
     finally:
@@ -106,8 +112,10 @@ def configure(cfg):
     global _applied
     wanted = (cfg.device, cfg.gpus, cfg.cpu_devices)
     if _applied not in (None, wanted):
-        raise UserError(f"device flags {wanted} differ from this process's first run {_applied}; "
-                        "TensorFlow fixes devices once per process")
+        raise UserError(
+            f"device flags {wanted} differ from this process's first run {_applied}; "
+            "TensorFlow fixes devices once per process"
+        )
     first = _applied is None
     _applied = wanted
     cpus = tf.config.list_physical_devices("CPU")

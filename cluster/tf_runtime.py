@@ -15,7 +15,8 @@ _CHATTER = re.compile(
     r"absl::InitializeLog|oneDNN custom operations|cuda_platform\.cc|cudart_stub\.cc|"
     r"cpu_feature_guard|rebuild TensorFlow with|Could not find cuda drivers|TF-TRT|"
     r"This TensorFlow binary is optimized|Unable to register cu(DNN|FFT|BLAS)|"
-    r"computation_placer|cuda_(dnn|fft|blas)\.cc|Sharding callback duration")
+    r"computation_placer|cuda_(dnn|fft|blas)\.cc|Sharding callback duration"
+)
 
 
 _saved_fd = None

@@ -24,20 +24,32 @@ def run_local(runs, logs_dir, workers):
     queues = [runs[i::workers] for i in range(min(workers, len(runs)))]
 
     def work(index, queue):
-        specs = [{"name": r.name, "args": list(r.args),
-                  "log": os.path.join(logs_dir, f"{r.name}.log")} for r in queue]
+        specs = [
+            {"name": r.name, "args": list(r.args), "log": os.path.join(logs_dir, f"{r.name}.log")}
+            for r in queue
+        ]
         spec_path = os.path.join(logs_dir, f".worker{index}.json")
         with open(spec_path, "w") as f:
             json.dump(specs, f)
-        proc = subprocess.Popen([sys.executable, "-m", "sweeps.worker", spec_path], cwd=ROOT,
-                                env=env, stdout=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "sweeps.worker", spec_path],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         codes = {}
         start = time.time()
         for line in proc.stdout:
             result = json.loads(line)
             codes[result["name"]] = result["exit"]
-            logging.info("%s: exit %d (%.1fs into worker %d)", result["name"], result["exit"],
-                         time.time() - start, index)
+            logging.info(
+                "%s: exit %d (%.1fs into worker %d)",
+                result["name"],
+                result["exit"],
+                time.time() - start,
+                index,
+            )
         proc.wait()
         os.unlink(spec_path)
         return codes
@@ -53,8 +65,13 @@ def submit_slurm(runs, out_dir, logs_dir, wait):
     with open(variants, "w") as f:
         for run in runs:
             f.write(" ".join(run.args) + "\n")
-    cmd = ["sbatch", "--parsable", f"--array=0-{len(runs) - 1}",
-           f"--output={logs_dir}/slurm-%A_%a.out", f"--export=ALL,VARIANTS={variants}"]
+    cmd = [
+        "sbatch",
+        "--parsable",
+        f"--array=0-{len(runs) - 1}",
+        f"--output={logs_dir}/slurm-%A_%a.out",
+        f"--export=ALL,VARIANTS={variants}",
+    ]
     if wait:
         cmd.append("--wait")
     cmd.append(os.path.join(ROOT, "slurm", "array.sbatch"))

@@ -4,6 +4,7 @@ import dataclasses
 import glob
 import json
 import os
+import re
 
 from absl import flags
 
@@ -40,10 +41,15 @@ def check_flagfile(path):
         raise UserError(f"config file {path}: {e}") from e
 
 
+def _natural(path):
+    """model2 before model11."""
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", path)]
+
+
 def expand_configs(patterns):
     paths = []
     for pattern in patterns:
-        matches = sorted(glob.glob(pattern))
+        matches = sorted(glob.glob(pattern), key=_natural)
         if not matches:
             raise UserError(f"config file {pattern} does not exist (no file matches)")
         paths += matches
@@ -62,17 +68,29 @@ def plan(config_patterns, seeds, runs_dir, extra_args=()):
         variant = os.path.splitext(os.path.basename(path))[0]
         for seed in range(seeds):
             name = f"{variant}_s{seed}"
-            args = (f"--flagfile={path}", f"--seed={seed}", f"--logdir={runs_dir}",
-                    f"--run_name={name}", "--progress=lines", *extra_args)
+            args = (
+                f"--flagfile={path}",
+                f"--seed={seed}",
+                f"--logdir={runs_dir}",
+                f"--run_name={name}",
+                "--progress=lines",
+                *extra_args,
+            )
             runs.append(Run(variant, seed, name, args))
     return runs
 
 
 def write_manifest(out_dir, runs):
     """sweep.json: which run belongs to which variant and seed (the report reads it)."""
-    rundir.write_json(os.path.join(out_dir, "sweep.json"), {
-        "runs": [{"variant": r.variant, "seed": r.seed, "name": r.name, "args": list(r.args)}
-                 for r in runs]})
+    rundir.write_json(
+        os.path.join(out_dir, "sweep.json"),
+        {
+            "runs": [
+                {"variant": r.variant, "seed": r.seed, "name": r.name, "args": list(r.args)}
+                for r in runs
+            ]
+        },
+    )
 
 
 def read_manifest(out_dir):

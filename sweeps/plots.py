@@ -24,8 +24,10 @@ def curves(variant, runs, path):
     """Loss and accuracy, train vs validation, mean with a ±1 std band over seeds."""
     fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=FIGSIZE, dpi=DPI)
     hist = [m["history"] for m in runs]
-    for ax, key, title in ((loss_ax, "data_loss", "Loss vs Val_Loss"),
-                           (acc_ax, "accuracy", "acc vs Val_acc")):
+    for ax, key, title in (
+        (loss_ax, "data_loss", "Loss vs Val_Loss"),
+        (acc_ax, "accuracy", "acc vs Val_acc"),
+    ):
         _band(ax, [h[f"train_{key}"] for h in hist], "train", "tab:blue")
         _band(ax, [h[f"val_{key}"] for h in hist], "validation", "tab:orange")
         ax.set_title(f"{variant}: {title} ({len(runs)} seeds)")
@@ -41,8 +43,13 @@ def accuracy_summary(rows, path):
     done = [r for r in rows if r["finished"]]
     fig, ax = plt.subplots(figsize=FIGSIZE, dpi=DPI)
     x = np.arange(len(done))
-    ax.bar(x, [100 * r["test_accuracy_mean"] for r in done],
-           yerr=[100 * r["test_accuracy_std"] for r in done], capsize=4, color="tab:green")
+    ax.bar(
+        x,
+        [100 * r["test_accuracy_mean"] for r in done],
+        yerr=[100 * r["test_accuracy_std"] for r in done],
+        capsize=4,
+        color="tab:green",
+    )
     ax.set_xticks(x, [r["variant"] for r in done], rotation=30, ha="right")
     ax.set_ylabel("test accuracy % (mean ± std over seeds)")
     lo = min(100 * (r["test_accuracy_mean"] - r["test_accuracy_std"]) for r in done)

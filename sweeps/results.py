@@ -9,9 +9,19 @@ import numpy as np
 from errors import UserError
 from runs import rundir
 
-COLUMNS = ("variant", "finished", "failed", "test_accuracy_mean", "test_accuracy_std",
-           "test_data_loss_mean", "test_mse_mean", "generalization_gap_mean", "best_epoch_mean",
-           "reg_layers_sparsity_mean", "reg_layers_l2_norm_mean")
+COLUMNS = (
+    "variant",
+    "finished",
+    "failed",
+    "test_accuracy_mean",
+    "test_accuracy_std",
+    "test_data_loss_mean",
+    "test_mse_mean",
+    "generalization_gap_mean",
+    "best_epoch_mean",
+    "reg_layers_sparsity_mean",
+    "reg_layers_l2_norm_mean",
+)
 
 
 def load_runs(out_dir, manifest):
@@ -45,19 +55,22 @@ def summarize(by_variant):
         done = [m for _, m, s in runs if s == "finished"]
         row = {"variant": variant, "finished": len(done), "failed": len(runs) - len(done)}
         if done:
+
             def mean(values):
                 return float(np.mean(values))
 
             acc = [m["final"]["test_accuracy"] for m in done]
             layers = [[m["weights"][n] for n in regularized_layer_names(m)] for m in done]
             row.update(
-                test_accuracy_mean=mean(acc), test_accuracy_std=float(np.std(acc, ddof=0)),
+                test_accuracy_mean=mean(acc),
+                test_accuracy_std=float(np.std(acc, ddof=0)),
                 test_data_loss_mean=mean([m["final"]["test_data_loss"] for m in done]),
                 test_mse_mean=mean([m["final"]["test_mse"] for m in done]),
                 generalization_gap_mean=mean([m["final"]["generalization_gap"] for m in done]),
                 best_epoch_mean=mean([m["best_epoch"] for m in done]),
                 reg_layers_sparsity_mean=mean([w["sparsity"] for ws in layers for w in ws]),
-                reg_layers_l2_norm_mean=mean([w["l2_norm"] for ws in layers for w in ws]))
+                reg_layers_l2_norm_mean=mean([w["l2_norm"] for ws in layers for w in ws]),
+            )
         rows.append(row)
     return rows
 
@@ -72,10 +85,12 @@ def to_csv(rows):
 
 
 def to_markdown(rows):
-    lines = ["| variant | test accuracy % (mean ± std) | test data loss | test MSE | "
-             "final gap (val − train loss) | best epoch (val loss) | sparsity of reg. layers | "
-             "L2 norm of reg. layers | runs finished / failed |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| variant | test accuracy % (mean ± std) | test data loss | test MSE | "
+        "final gap (val − train loss) | best epoch (val loss) | sparsity of reg. layers | "
+        "L2 norm of reg. layers | runs finished / failed |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         if not r["finished"]:
             lines.append(f"| {r['variant']} | – | – | – | – | – | – | – | 0 / {r['failed']} |")
@@ -85,7 +100,8 @@ def to_markdown(rows):
             f"{100 * r['test_accuracy_std']:.1f} | {r['test_data_loss_mean']:.3f} | "
             f"{r['test_mse_mean']:.4f} | {r['generalization_gap_mean']:+.3f} | "
             f"{r['best_epoch_mean']:.0f} | {r['reg_layers_sparsity_mean']:.3f} | "
-            f"{r['reg_layers_l2_norm_mean']:.2f} | {r['finished']} / {r['failed']} |")
+            f"{r['reg_layers_l2_norm_mean']:.2f} | {r['finished']} / {r['failed']} |"
+        )
     return "\n".join(lines) + "\n"
 
 

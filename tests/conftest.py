@@ -16,11 +16,19 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 def run_train(*args, env=None, timeout=300, check=None):
     """Runs `python train.py ARGS`; returns the CompletedProcess (text stdout/stderr)."""
     full_env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", **(env or {})}
-    proc = subprocess.run([sys.executable, str(ROOT / "train.py"), *args], cwd=ROOT,
-                          env=full_env, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), *args],
+        cwd=ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     if check is not None and proc.returncode != check:
-        raise AssertionError(f"train.py exited {proc.returncode}, wanted {check}\n"
-                             f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr[-4000:]}")
+        raise AssertionError(
+            f"train.py exited {proc.returncode}, wanted {check}\n"
+            f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr[-4000:]}"
+        )
     return proc
 
 

@@ -36,9 +36,18 @@ class Cluster:
         key = r / "munge" / "munge.key"
         subprocess.run(["mungekey", "--create", f"--keyfile={key}"], check=True)
         socket_path = r / "munge" / "munge.socket"
-        self._spawn(["munged", "-F", "--force", f"--socket={socket_path}", f"--key-file={key}",
-                     f"--pid-file={r / 'munge' / 'munged.pid'}", f"--log-file={r / 'log/munged.log'}",
-                     f"--seed-file={r / 'munge' / 'munged.seed'}"])
+        self._spawn(
+            [
+                "munged",
+                "-F",
+                "--force",
+                f"--socket={socket_path}",
+                f"--key-file={key}",
+                f"--pid-file={r / 'munge' / 'munged.pid'}",
+                f"--log-file={r / 'log/munged.log'}",
+                f"--seed-file={r / 'munge' / 'munged.seed'}",
+            ]
+        )
         _wait(lambda: socket_path.exists(), "munged socket")
         conf = r / "slurm.conf"
         cpus = os.cpu_count() or 2
@@ -59,24 +68,31 @@ SelectType=select/cons_tres
 SelectTypeParameters=CR_CPU
 MpiDefault=none
 ReturnToService=2
-StateSaveLocation={r / 'state'}
-SlurmdSpoolDir={r / 'spool'}
-SlurmctldPidFile={r / 'slurmctld.pid'}
-SlurmdPidFile={r / 'slurmd.pid'}
-SlurmctldLogFile={r / 'log/slurmctld.log'}
-SlurmdLogFile={r / 'log/slurmd.log'}
+StateSaveLocation={r / "state"}
+SlurmdSpoolDir={r / "spool"}
+SlurmctldPidFile={r / "slurmctld.pid"}
+SlurmdPidFile={r / "slurmd.pid"}
+SlurmctldLogFile={r / "log/slurmctld.log"}
+SlurmdLogFile={r / "log/slurmd.log"}
 AccountingStorageType=accounting_storage/none
 JobCompType=jobcomp/filetxt
-JobCompLoc={r / 'jobcomp.txt'}
+JobCompLoc={r / "jobcomp.txt"}
 NodeName=localhost NodeAddr=127.0.0.1 CPUs={cpus} State=UNKNOWN
 PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP OverSubscribe=FORCE:4
 """)
         self.env = {**os.environ, "SLURM_CONF": str(conf)}
         self._spawn(["slurmctld", "-D", "-i"])
         self._spawn(["slurmd", "-D", "-N", "localhost"])
-        _wait(lambda: "idle" in subprocess.run(["sinfo", "-h", "-o", "%T"], env=self.env,
-                                               capture_output=True, text=True).stdout,
-              "an idle SLURM node", timeout=60)
+        _wait(
+            lambda: (
+                "idle"
+                in subprocess.run(
+                    ["sinfo", "-h", "-o", "%T"], env=self.env, capture_output=True, text=True
+                ).stdout
+            ),
+            "an idle SLURM node",
+            timeout=60,
+        )
         return self
 
     def _spawn(self, cmd):
@@ -85,14 +101,27 @@ PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP OverSu
         self.procs.append(subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT))
 
     def sbatch(self, *args, cwd):
-        out = subprocess.run(["sbatch", "--parsable", *args], env=self.env, cwd=cwd,
-                             capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(
+            ["sbatch", "--parsable", *args],
+            env=self.env,
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         return out.strip().split(";")[0]
 
     def wait_for_jobs(self, timeout=300):
         """Waits until the queue is empty; returns {job id: final state} from the jobcomp log."""
-        _wait(lambda: not subprocess.run(["squeue", "-h"], env=self.env, capture_output=True,
-                                         text=True).stdout.strip(), "jobs to finish", timeout)
+        _wait(
+            lambda: (
+                not subprocess.run(
+                    ["squeue", "-h"], env=self.env, capture_output=True, text=True
+                ).stdout.strip()
+            ),
+            "jobs to finish",
+            timeout,
+        )
         states = {}
         comp = self.root / "jobcomp.txt"
         for line in comp.read_text().splitlines() if comp.exists() else []:

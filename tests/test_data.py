@@ -23,16 +23,19 @@ def test_iris_split_is_stratified_seeded_and_scaled_on_train_only():
     assert not np.array_equal(ds.train.x, other.train.x)
 
 
-@pytest.mark.parametrize("name, classes, shape, kind", [
-    ("wine", 3, (13,), "tabular"),
-    ("breast_cancer", 2, (30,), "tabular"),
-    ("digits", 10, (8, 8, 1), "image"),
-])
+@pytest.mark.parametrize(
+    "name, classes, shape, kind",
+    [
+        ("wine", 3, (13,), "tabular"),
+        ("breast_cancer", 2, (30,), "tabular"),
+        ("digits", 10, (8, 8, 1), "image"),
+    ],
+)
 def test_sklearn_sets(name, classes, shape, kind):
     ds = load(name)
     assert ds.num_classes == classes and ds.input_shape == shape and ds.kind == kind
     if kind == "image":
-        assert 0.0 <= ds.train.x.min() and ds.train.x.max() <= 1.0
+        assert ds.train.x.min() >= 0.0 and ds.train.x.max() <= 1.0
 
 
 def write_csv(path, text):
@@ -43,8 +46,10 @@ def write_csv(path, text):
 def test_csv_round_trip_matches_the_sklearn_iris(tmp_path):
     iris = skd.load_iris()
     names = np.array(["setosa", "versicolor", "virginica"])
-    rows = ["a,b,c,d,species"] + [",".join(f"{v:.1f}" for v in x) + f",{names[y]}"
-                                  for x, y in zip(iris.data, iris.target, strict=True)]
+    rows = ["a,b,c,d,species"] + [
+        ",".join(f"{v:.1f}" for v in x) + f",{names[y]}"
+        for x, y in zip(iris.data, iris.target, strict=True)
+    ]
     ds = load(write_csv(tmp_path / "iris.csv", "\n".join(rows) + "\n"), label_column="species")
     ref = load("iris")
     assert ds.class_names == ("setosa", "versicolor", "virginica")
@@ -58,12 +63,15 @@ def test_csv_integer_labels(tmp_path):
     assert ds.class_names == ("0", "1")
 
 
-@pytest.mark.parametrize("body, message", [
-    ("x,y,label\n1,2,a\n3,,b\n", "line 3, column 'y': missing value"),
-    ("x,y,label\n1,2,a\n3,hello,b\n", "line 3, column 'y': non-numeric feature 'hello'"),
-    ("x,y,kind\n1,2,a\n3,4,b\n", "no label column 'label'"),
-    ("x,label\n1,a\n2,a\n3,a\n", "holds only one class"),
-])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ("x,y,label\n1,2,a\n3,,b\n", "line 3, column 'y': missing value"),
+        ("x,y,label\n1,2,a\n3,hello,b\n", "line 3, column 'y': non-numeric feature 'hello'"),
+        ("x,y,kind\n1,2,a\n3,4,b\n", "no label column 'label'"),
+        ("x,label\n1,a\n2,a\n3,a\n", "holds only one class"),
+    ],
+)
 def test_bad_csv_names_the_row_and_column(tmp_path, body, message):
     with pytest.raises(UserError, match=message.replace("(", r"\(")):
         load(write_csv(tmp_path / "bad.csv", body))

@@ -20,8 +20,11 @@ ARGS = ["--reg=l2,batchnorm", "--all_layers", "--epochs=15", "--batch_size=32", 
 
 def checkpoint_tensors(run_dir):
     reader = tf.train.load_checkpoint(str(run_dir / "checkpoints"))
-    return {k: reader.get_tensor(k) for k in reader.get_variable_to_shape_map()
-            if k.startswith(("model/", "optimizer/_trainable_variables"))}
+    return {
+        k: reader.get_tensor(k)
+        for k in reader.get_variable_to_shape_map()
+        if k.startswith(("model/", "optimizer/_trainable_variables"))
+    }
 
 
 def assert_close_runs(a_dir, b_dir, atol):
@@ -36,8 +39,9 @@ def assert_close_runs(a_dir, b_dir, atol):
     assert max(moving.values(), default=0.0) <= 10 * atol, moving
     ma, mb = read_metrics(a_dir), read_metrics(b_dir)
     for key in ma["history"]:
-        np.testing.assert_allclose(ma["history"][key], mb["history"][key], atol=10 * atol,
-                                   rtol=1e-5)
+        np.testing.assert_allclose(
+            ma["history"][key], mb["history"][key], atol=10 * atol, rtol=1e-5
+        )
 
 
 def test_mirrored_over_two_logical_cpus_equals_one_device(logdir):
@@ -60,11 +64,19 @@ def _free_ports(n):
 
 
 def _worker(index, ports, args):
-    tf_config = {"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
-                 "task": {"type": "worker", "index": index}}
+    tf_config = {
+        "cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
+        "task": {"type": "worker", "index": index},
+    }
     env = {**os.environ, "TF_CONFIG": json.dumps(tf_config), "CUDA_VISIBLE_DEVICES": ""}
-    return subprocess.Popen([sys.executable, str(ROOT / "train.py"), *args], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "train.py"), *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def test_two_workers_via_tf_config_equal_one_process(logdir):
@@ -91,16 +103,24 @@ def test_a_worker_without_peers_gives_up_after_cluster_timeout(logdir):
 
 
 def _step_env(nodelist, tasks_per_node, ntasks, procid):
-    return {"SLURM_STEP_NODELIST": nodelist, "SLURM_STEP_TASKS_PER_NODE": tasks_per_node,
-            "SLURM_STEP_NUM_TASKS": str(ntasks), "SLURM_PROCID": str(procid),
-            "SLURM_JOB_ID": "1234"}
+    return {
+        "SLURM_STEP_NODELIST": nodelist,
+        "SLURM_STEP_TASKS_PER_NODE": tasks_per_node,
+        "SLURM_STEP_NUM_TASKS": str(ntasks),
+        "SLURM_PROCID": str(procid),
+        "SLURM_JOB_ID": "1234",
+    }
 
 
 def test_slurm_workers_keep_slurm_node_order():
     # TF's SlurmClusterResolver sorts hosts as strings: node10 before node9.
     env = _step_env("node[9-10]", "2(x2)", 4, 2)
     assert slurm.worker_addresses(env, 30000) == [
-        "node9:30000", "node9:30001", "node10:30000", "node10:30001"]
+        "node9:30000",
+        "node9:30001",
+        "node10:30000",
+        "node10:30001",
+    ]
     r = slurm.resolver(env)
     assert r.task_type == "worker" and r.task_id == 2
     assert r.cluster_spec().as_dict()["worker"][2] == "node10:21234"

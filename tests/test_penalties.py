@@ -44,12 +44,21 @@ def test_penalty_on_no_layers_is_zero():
         (["l1"], {"all_layers": True}, {"l1": (0, 1, 2, 3, 4)}),
         (["batchnorm"], {"all_layers": True}, {"batchnorm": (0, 1, 2, 3, 4)}),
         (["l2", "dropout"], {}, {"l2": (0,), "dropout": ((0, 0.5),)}),
-        (["l1", "l2", "batchnorm"], {"layers": [2, 0]},
-         {"l1": (0, 2), "l2": (0, 2), "batchnorm": (0, 2)}),
-        (["dropout"], {"layers": [0, 1, 2, 3], "dropout_rate": [0.5, 0.5, 0.5, 0.3]},
-         {"dropout": ((0, 0.5), (1, 0.5), (2, 0.5), (3, 0.3))}),
-        (["dropout"], {"all_layers": True, "dropout_rate": [0.2]},
-         {"dropout": tuple((i, 0.2) for i in range(5))}),
+        (
+            ["l1", "l2", "batchnorm"],
+            {"layers": [2, 0]},
+            {"l1": (0, 2), "l2": (0, 2), "batchnorm": (0, 2)},
+        ),
+        (
+            ["dropout"],
+            {"layers": [0, 1, 2, 3], "dropout_rate": [0.5, 0.5, 0.5, 0.3]},
+            {"dropout": ((0, 0.5), (1, 0.5), (2, 0.5), (3, 0.3))},
+        ),
+        (
+            ["dropout"],
+            {"all_layers": True, "dropout_rate": [0.2]},
+            {"dropout": tuple((i, 0.2) for i in range(5))},
+        ),
         ([], {}, {}),
     ],
 )

@@ -10,15 +10,33 @@ import pytest
 from tests.conftest import ROOT, read_metrics, run_train
 
 # Dropout + BatchNorm + L2, Adam (slot variables and iteration count), several steps per epoch.
-ARGS = ["--reg=dropout,batchnorm,l2", "--all_layers", "--dropout_rate=0.2", "--epochs=800",
-        "--batch_size=32", "--checkpoint_every=25", "--optimizer=adam", "--learning_rate=0.001",
-        "--log_every=0"]
+ARGS = [
+    "--reg=dropout,batchnorm,l2",
+    "--all_layers",
+    "--dropout_rate=0.2",
+    "--epochs=800",
+    "--batch_size=32",
+    "--checkpoint_every=25",
+    "--optimizer=adam",
+    "--learning_rate=0.001",
+    "--log_every=0",
+]
 
 
 def _start(logdir, run_name):
-    return subprocess.Popen([sys.executable, str(ROOT / "train.py"), *ARGS, f"--logdir={logdir}",
-                             f"--run_name={run_name}"], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "train.py"),
+            *ARGS,
+            f"--logdir={logdir}",
+            f"--run_name={run_name}",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _wait_for_checkpoint(logdir, run_name, epoch, proc):
@@ -83,9 +101,16 @@ def test_resume_refuses_a_run_directory_with_other_flags(logdir):
 
 
 def test_nan_rollback_lowers_the_learning_rate_and_finishes(logdir):
-    proc = run_train("--learning_rate=1e5", "--on_nan=rollback", "--rollback_lr_factor=1e-7",
-                     "--epochs=40", "--checkpoint_every=10", f"--logdir={logdir}",
-                     "--run_name=rb", check=0)
+    proc = run_train(
+        "--learning_rate=1e5",
+        "--on_nan=rollback",
+        "--rollback_lr_factor=1e-7",
+        "--epochs=40",
+        "--checkpoint_every=10",
+        f"--logdir={logdir}",
+        "--run_name=rb",
+        check=0,
+    )
     assert "rolled back to epoch 0" in proc.stderr
     m = read_metrics(logdir / "rb")
     assert m["status"] == "finished" and m["rollbacks"] == 1
@@ -95,8 +120,15 @@ def test_nan_rollback_lowers_the_learning_rate_and_finishes(logdir):
 
 
 def test_nan_rollback_gives_up_after_max_rollbacks(logdir):
-    proc = run_train("--learning_rate=1e6", "--on_nan=rollback", "--max_rollbacks=2",
-                     "--epochs=40", f"--logdir={logdir}", "--run_name=rb2", check=3)
+    proc = run_train(
+        "--learning_rate=1e6",
+        "--on_nan=rollback",
+        "--max_rollbacks=2",
+        "--epochs=40",
+        f"--logdir={logdir}",
+        "--run_name=rb2",
+        check=3,
+    )
     assert proc.stderr.count("rolled back to epoch 0") == 2
     m = read_metrics(logdir / "rb2")
     assert m["status"] == "diverged" and m["rollbacks"] == 2

@@ -25,11 +25,19 @@ def cluster(tmp_path_factory):
 def test_job_array_runs_one_variant_per_task(cluster, tmp_path):
     logdir = tmp_path / "logs"
     variants = tmp_path / "variants.txt"
-    variants.write_text("--reg=l1 --run_name=v0\n--reg=l2 --all_layers --run_name=v1\n"
-                        "--reg=dropout --run_name=v2\n")
-    job = cluster.sbatch("--array=0-2", f"--output={tmp_path}/out-%a.txt",
-                         f"--export=ALL,VARIANTS={variants}", "slurm/array.sbatch",
-                         "--epochs=20", "--log_every=0", f"--logdir={logdir}", cwd=ROOT)
+    variants.write_text(
+        "--reg=l1 --run_name=v0\n--reg=l2 --all_layers --run_name=v1\n--reg=dropout --run_name=v2\n"
+    )
+    job = cluster.sbatch(
+        "--array=0-2",
+        f"--output={tmp_path}/out-%a.txt",
+        f"--export=ALL,VARIANTS={variants}",
+        "slurm/array.sbatch",
+        "--epochs=20",
+        "--log_every=0",
+        f"--logdir={logdir}",
+        cwd=ROOT,
+    )
     states = cluster.wait_for_jobs()
     assert [s for s in states.values()].count("COMPLETED") >= 3, (job, states)
     for i, reg in enumerate(["l1", "l2", "dropout"]):
@@ -44,11 +52,27 @@ def test_job_array_runs_one_variant_per_task(cluster, tmp_path):
 
 def test_srun_two_tasks_multiworker_matches_one_process(cluster, tmp_path):
     logdir = tmp_path / "logs"
-    args = ["--reg=l2,batchnorm", "--all_layers", "--epochs=15", "--batch_size=32",
-            "--log_every=0", "--device=cpu", f"--logdir={logdir}"]
-    cluster.sbatch("--gres=none", "--nodes=1", "--ntasks=2", "--ntasks-per-node=2",
-                   f"--output={tmp_path}/mw.txt", "slurm/train_multinode.sbatch", *args,
-                   "--run_name=mw", "--cluster_timeout=120", cwd=ROOT)
+    args = [
+        "--reg=l2,batchnorm",
+        "--all_layers",
+        "--epochs=15",
+        "--batch_size=32",
+        "--log_every=0",
+        "--device=cpu",
+        f"--logdir={logdir}",
+    ]
+    cluster.sbatch(
+        "--gres=none",
+        "--nodes=1",
+        "--ntasks=2",
+        "--ntasks-per-node=2",
+        f"--output={tmp_path}/mw.txt",
+        "slurm/train_multinode.sbatch",
+        *args,
+        "--run_name=mw",
+        "--cluster_timeout=120",
+        cwd=ROOT,
+    )
     cluster.wait_for_jobs()
     out = (tmp_path / "mw.txt").read_text()
     assert "worker:0 of 2 workers, 2 replicas" in out, out[-3000:]

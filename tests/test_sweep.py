@@ -17,16 +17,26 @@ FAST = "--train_flags=--epochs=8,--log_every=0"
 
 
 def sweep(*args, check=None):
-    proc = subprocess.run([sys.executable, str(ROOT / "sweep.py"), *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "sweep.py"), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if check is not None:
         assert proc.returncode == check, proc.stderr[-3000:]
     return proc
 
 
 def report(out, check=None):
-    proc = subprocess.run([sys.executable, str(ROOT / "report.py"), f"--sweep_dir={out}"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "report.py"), f"--sweep_dir={out}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     if check is not None:
         assert proc.returncode == check, proc.stderr[-3000:]
     return proc
@@ -40,8 +50,13 @@ def png_size(path):
 
 def test_small_sweep_table_equals_the_runs_and_resumes(tmp_path):
     out = tmp_path / "sw"
-    args = ["--configs=configs/model2.cfg,configs/model7.cfg", "--seeds=2", f"--out={out}",
-            "--workers=2", FAST]
+    args = [
+        "--configs=configs/model2.cfg,configs/model7.cfg",
+        "--seeds=2",
+        f"--out={out}",
+        "--workers=2",
+        FAST,
+    ]
     first = sweep(*args, check=0)
     assert "4 runs in" in first.stdout
     report(out, check=0)
@@ -54,13 +69,15 @@ def test_small_sweep_table_equals_the_runs_and_resumes(tmp_path):
         assert float(rows[variant]["test_accuracy_mean"]) == pytest.approx(np.mean(acc))
         assert float(rows[variant]["test_accuracy_std"]) == pytest.approx(np.std(acc))
         assert float(rows[variant]["test_mse_mean"]) == pytest.approx(
-            np.mean([m["final"]["test_mse"] for m in ms]))
+            np.mean([m["final"]["test_mse"] for m in ms])
+        )
         assert rows[variant]["finished"] == "2" and rows[variant]["failed"] == "0"
     # model2 regularizes layer 0 with L1: its sparsity/norm columns describe dense0 only.
     m = read_metrics(out / "runs" / "model2_s0")
     m1 = read_metrics(out / "runs" / "model2_s1")
     assert float(rows["model2"]["reg_layers_l2_norm_mean"]) == pytest.approx(
-        (m["weights"]["dense0"]["l2_norm"] + m1["weights"]["dense0"]["l2_norm"]) / 2)
+        (m["weights"]["dense0"]["l2_norm"] + m1["weights"]["dense0"]["l2_norm"]) / 2
+    )
     md = (out / "results.md").read_text()
     assert "| model2 |" in md and "| model7 |" in md
     for name in ["curves_model2.png", "curves_model7.png", "accuracy.png"]:
@@ -80,8 +97,7 @@ def test_failing_run_is_recorded_and_does_not_stop_the_sweep(tmp_path):
     bad = tmp_path / "diverge.cfg"
     bad.write_text("--reg=none\n--learning_rate=1e6\n")
     out = tmp_path / "sw"
-    proc = sweep(f"--configs=configs/model1.cfg,{bad}", "--seeds=1", f"--out={out}", FAST,
-                 check=0)
+    proc = sweep(f"--configs=configs/model1.cfg,{bad}", "--seeds=1", f"--out={out}", FAST, check=0)
     assert "diverge_s0: diverged" in proc.stdout
     assert read_metrics(out / "runs" / "model1_s0")["status"] == "finished"
     report(out, check=0)
@@ -90,10 +106,13 @@ def test_failing_run_is_recorded_and_does_not_stop_the_sweep(tmp_path):
     assert rows["model1"]["finished"] == "1"
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--configs=configs/nope.cfg"], "config file configs/nope.cfg does not exist"),
-    (["--seeds=0"], "--seeds must be >= 1"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--configs=configs/nope.cfg"], "config file configs/nope.cfg does not exist"),
+        (["--seeds=0"], "--seeds must be >= 1"),
+    ],
+)
 def test_sweep_bad_input(tmp_path, args, message):
     proc = sweep(*args, f"--out={tmp_path}/sw", check=2)
     assert message in proc.stderr and "Traceback" not in proc.stderr
@@ -116,8 +135,9 @@ def test_report_bad_input_leaves_earlier_results(tmp_path):
     assert "does not exist" in proc.stderr
     empty = tmp_path / "empty"
     (empty / "runs").mkdir(parents=True)
-    (empty / "sweep.json").write_text(json.dumps({"runs": [
-        {"variant": "v", "seed": 0, "name": "v_s0", "args": []}]}))
+    (empty / "sweep.json").write_text(
+        json.dumps({"runs": [{"variant": "v", "seed": 0, "name": "v_s0", "args": []}]})
+    )
     (empty / "results.md").write_text("earlier results")
     proc = report(empty, check=2)
     assert "holds no finished runs" in proc.stderr and "Traceback" not in proc.stderr
@@ -134,9 +154,21 @@ def test_sweep_submits_one_slurm_job_array(tmp_path):
     try:
         out = tmp_path / "sw"
         proc = subprocess.run(
-            [sys.executable, str(ROOT / "sweep.py"), "--executor=slurm",
-             "--configs=configs/model1.cfg,configs/model5.cfg", "--seeds=2", f"--out={out}",
-             FAST], cwd=ROOT, env=cluster.env, capture_output=True, text=True, timeout=600)
+            [
+                sys.executable,
+                str(ROOT / "sweep.py"),
+                "--executor=slurm",
+                "--configs=configs/model1.cfg,configs/model5.cfg",
+                "--seeds=2",
+                f"--out={out}",
+                FAST,
+            ],
+            cwd=ROOT,
+            env=cluster.env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert proc.returncode == 0, proc.stderr[-3000:]
         assert "submitted job array" in proc.stderr
         assert len((out / "variants.txt").read_text().splitlines()) == 4
@@ -145,3 +177,24 @@ def test_sweep_submits_one_slurm_job_array(tmp_path):
         assert len(list((out / "logs").glob("slurm-*_*.out"))) == 4
     finally:
         cluster.stop()
+
+
+def test_a_run_inside_a_sweep_worker_equals_a_standalone_run(tmp_path):
+    out = tmp_path / "sw"
+    # Two runs in one worker: the second (Dropout, seed 1) follows another run in the process.
+    sweep("--configs=configs/model8.cfg", "--seeds=2", f"--out={out}", "--workers=1", FAST, check=0)
+    from tests.conftest import run_train
+
+    run_train(
+        "--flagfile=configs/model8.cfg",
+        "--seed=1",
+        "--epochs=8",
+        "--log_every=0",
+        f"--logdir={tmp_path}/solo",
+        "--run_name=model8_s1",
+        check=0,
+    )
+    a = read_metrics(out / "runs" / "model8_s1")
+    b = read_metrics(tmp_path / "solo" / "model8_s1")
+    for key in ("final", "history", "weights"):
+        assert a[key] == b[key], key

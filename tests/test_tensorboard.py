@@ -28,10 +28,14 @@ def test_weight_stats_on_hand_made_weights():
 
 def test_activation_stats_saturation_and_dead_units():
     # 4 examples x 4 units: unit 1 and unit 3 output zero for every example (dead).
-    a = tf.constant([[0.995, 0.0, 0.2, 0.0],
-                     [-0.999, 0.0, 0.1, 0.0],
-                     [0.5, 0.0, 0.0, 0.0],
-                     [0.1, 0.0, 0.3, 0.0]])
+    a = tf.constant(
+        [
+            [0.995, 0.0, 0.2, 0.0],
+            [-0.999, 0.0, 0.1, 0.0],
+            [0.5, 0.0, 0.0, 0.0],
+            [0.1, 0.0, 0.3, 0.0],
+        ]
+    )
     s = {k: float(v) for k, v in stats.activation_stats(a).items()}
     assert s["saturated"] == pytest.approx(2 / 16)
     assert s["dead"] == pytest.approx(0.5)
@@ -63,8 +67,11 @@ def _get(base, path, **params):
 
 
 def _post(base, path, body):
-    req = urllib.request.Request(f"{base}{path}", data=json.dumps(body).encode(),
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        f"{base}{path}",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(req, timeout=10) as r:
         return json.loads(r.read())
 
@@ -73,9 +80,22 @@ def _post(base, path, body):
 def tensorboard(logdir):
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir), "--host",
-         "127.0.0.1", "--port", str(port), "--reload_interval", "1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            sys.executable,
+            "-m",
+            "tensorboard.main",
+            "--logdir",
+            str(logdir),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--reload_interval",
+            "1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         yield base
@@ -99,22 +119,48 @@ def _wait_for(fn, timeout=60):
 
 
 def test_real_tensorboard_shows_the_run(logdir, tensorboard):
-    run_train("--reg=l1,batchnorm,dropout", "--all_layers", "--epochs=12", "--batch_size=32",
-              "--hist_every=5", f"--logdir={logdir}", "--run_name=tb", check=0)
+    run_train(
+        "--reg=l1,batchnorm,dropout",
+        "--all_layers",
+        "--epochs=12",
+        "--batch_size=32",
+        "--hist_every=5",
+        f"--logdir={logdir}",
+        "--run_name=tb",
+        check=0,
+    )
     m = read_metrics(logdir / "tb")
     base = tensorboard
-    runs = _wait_for(lambda: set(_get(base, "/data/runs")) >= {"tb", "tb/train", "tb/val"} and
-                     _get(base, "/data/runs"))
+    runs = _wait_for(
+        lambda: (
+            set(_get(base, "/data/runs")) >= {"tb", "tb/train", "tb/val"}
+            and _get(base, "/data/runs")
+        )
+    )
     assert {"tb", "tb/train", "tb/val"} <= set(runs)
 
     tags = _wait_for(lambda: _get(base, "/data/plugin/scalars/tags"))
-    split_tags = {"loss/data", "loss/penalty", "loss/penalty_l1", "loss/penalty_l2",
-                  "loss/total", "metrics/accuracy", "metrics/mse"}
+    split_tags = {
+        "loss/data",
+        "loss/penalty",
+        "loss/penalty_l1",
+        "loss/penalty_l2",
+        "loss/total",
+        "metrics/accuracy",
+        "metrics/mse",
+    }
     assert split_tags <= set(tags["tb/train"]) and split_tags <= set(tags["tb/val"])
     root = set(tags["tb"])
     for layer in ["dense0", "dense1", "dense2", "dense3", "dense4", "output"]:
-        for key in ["l1_norm", "l2_norm", "max_abs", "sparsity", "zero_fraction",
-                    "grad_l2_norm", "update_ratio"]:
+        for key in [
+            "l1_norm",
+            "l2_norm",
+            "max_abs",
+            "sparsity",
+            "zero_fraction",
+            "grad_l2_norm",
+            "update_ratio",
+        ]:
             assert f"weights/{layer}/{key}" in root
     for layer in ["dense0", "dense4"]:
         for key in ["mean", "std", "saturated", "dead"]:
@@ -129,8 +175,9 @@ def test_real_tensorboard_shows_the_run(logdir, tensorboard):
     np.testing.assert_allclose([s[2] for s in val_acc], m["history"]["val_accuracy"], rtol=1e-6)
     reader = tf.train.load_checkpoint(str(logdir / "tb" / "checkpoints"))
     # The only [256, 128] tensor is dense2's kernel (plain SGD keeps no slot variables).
-    kernel_keys = [k for k, shape in reader.get_variable_to_shape_map().items()
-                   if shape == [256, 128]]
+    kernel_keys = [
+        k for k, shape in reader.get_variable_to_shape_map().items() if shape == [256, 128]
+    ]
     assert len(kernel_keys) == 1
     want = float(np.linalg.norm(reader.get_tensor(kernel_keys[0])))
     norms = _get(base, "/data/plugin/scalars/scalars", run="tb", tag="weights/dense2/l2_norm")
@@ -143,15 +190,27 @@ def test_real_tensorboard_shows_the_run(logdir, tensorboard):
     buckets = hist[-1][2]
     assert sum(b[2] for b in buckets) == 4 * 512  # every weight counted once
 
-    groups = _post(base, "/data/plugin/hparams/session_groups",
-                   {"allowedStatuses": ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE",
-                                        "STATUS_RUNNING"], "startIndex": 0, "sliceSize": 100})
+    groups = _post(
+        base,
+        "/data/plugin/hparams/session_groups",
+        {
+            "allowedStatuses": [
+                "STATUS_UNKNOWN",
+                "STATUS_SUCCESS",
+                "STATUS_FAILURE",
+                "STATUS_RUNNING",
+            ],
+            "startIndex": 0,
+            "sliceSize": 100,
+        },
+    )
     assert groups["totalSize"] == 1
     hparams = groups["sessionGroups"][0]["hparams"]
     assert hparams["reg"] == "l1,dropout,batchnorm" and hparams["all_layers"] is True
     assert hparams["l1"] == pytest.approx(0.01) and hparams["batch_size"] == 32
-    metric_values = {v["name"]["tag"]: v["value"]
-                     for v in groups["sessionGroups"][0]["metricValues"]}
+    metric_values = {
+        v["name"]["tag"]: v["value"] for v in groups["sessionGroups"][0]["metricValues"]
+    }
     assert metric_values["final/test_accuracy"] == pytest.approx(m["final"]["test_accuracy"])
     assert "config" in _get(base, "/data/plugin/text/tags")["tb"]
 

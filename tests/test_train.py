@@ -73,8 +73,15 @@ def test_compiled_loop_traces_once():
 
 
 def test_nan_loss_stops_the_run_as_diverged(logdir):
-    proc = run_train("--learning_rate=1e6", "--optimizer=sgd", "--reg=none", "--epochs=50",
-                     f"--logdir={logdir}", "--run_name=nan", check=3)
+    proc = run_train(
+        "--learning_rate=1e6",
+        "--optimizer=sgd",
+        "--reg=none",
+        "--epochs=50",
+        f"--logdir={logdir}",
+        "--run_name=nan",
+        check=3,
+    )
     err = [line for line in proc.stderr.splitlines() if "error" in line]
     assert len(err) == 1 and "NaN/inf at epoch" in err[0]
     assert "Traceback" not in proc.stderr
@@ -101,8 +108,10 @@ BAD_FLAGS = [
 ]
 BAD_AFTER_START = [
     (["--reg=l1", "--layers=7"], "--layers index 7 is out of range"),
-    (["--reg=dropout", "--layers=0,1", "--dropout_rate=0.5,0.4,0.3"],
-     "--dropout_rate has 3 values but Dropout goes after 2 layers"),
+    (
+        ["--reg=dropout", "--layers=0,1", "--dropout_rate=0.5,0.4,0.3"],
+        "--dropout_rate has 3 values but Dropout goes after 2 layers",
+    ),
     (["--device=gpu"], "--device=gpu but TensorFlow sees no GPU"),
     (["--dataset=nope"], "unknown --dataset='nope'"),
 ]
@@ -117,8 +126,9 @@ def _assert_one_line_error(proc, message):
 
 @pytest.mark.parametrize("args, message", BAD_FLAGS + BAD_AFTER_START)
 def test_bad_input_is_one_line_and_leaves_no_run_directory(logdir, args, message):
-    proc = run_train(*args, "--epochs=2" if "--epochs=0" not in args else "--seed=0",
-                     f"--logdir={logdir}")
+    proc = run_train(
+        *args, "--epochs=2" if "--epochs=0" not in args else "--seed=0", f"--logdir={logdir}"
+    )
     _assert_one_line_error(proc, message)
     assert not logdir.exists() or not any(logdir.iterdir())
 

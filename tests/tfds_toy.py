@@ -12,10 +12,14 @@ class ToyBlobs(tfds.core.GeneratorBasedBuilder):
     def _info(self):
         return tfds.core.DatasetInfo(
             builder=self,
-            features=tfds.features.FeaturesDict({
-                "features": tfds.features.Tensor(shape=(5,), dtype=np.float32),
-                "label": tfds.features.ClassLabel(names=["a", "b", "c"])}),
-            supervised_keys=("features", "label"))
+            features=tfds.features.FeaturesDict(
+                {
+                    "features": tfds.features.Tensor(shape=(5,), dtype=np.float32),
+                    "label": tfds.features.ClassLabel(names=["a", "b", "c"]),
+                }
+            ),
+            supervised_keys=("features", "label"),
+        )
 
     def _split_generators(self, dl_manager):
         return {"train": self._generate_examples(300)}
@@ -36,10 +40,14 @@ class ToyImages(tfds.core.GeneratorBasedBuilder):
     def _info(self):
         return tfds.core.DatasetInfo(
             builder=self,
-            features=tfds.features.FeaturesDict({
-                "image": tfds.features.Image(shape=(12, 12, 1)),
-                "label": tfds.features.ClassLabel(num_classes=4)}),
-            supervised_keys=("image", "label"))
+            features=tfds.features.FeaturesDict(
+                {
+                    "image": tfds.features.Image(shape=(12, 12, 1)),
+                    "label": tfds.features.ClassLabel(num_classes=4),
+                }
+            ),
+            supervised_keys=("image", "label"),
+        )
 
     def _split_generators(self, dl_manager):
         return {"train": self._generate_examples(200, 0), "test": self._generate_examples(80, 1)}
@@ -49,5 +57,5 @@ class ToyImages(tfds.core.GeneratorBasedBuilder):
         for i in range(n):
             label = i % 4
             img = rng.integers(0, 60, size=(12, 12, 1)).astype(np.uint8)
-            img[label * 3:label * 3 + 3, :, 0] = 250
+            img[label * 3 : label * 3 + 3, :, 0] = 250
             yield i, {"image": img, "label": label}
