@@ -1,5 +1,6 @@
 """Statistics of weights, activations and BatchNorm layers, as tensors (computed on device)."""
 
+import numpy as np
 import tensorflow as tf
 
 WEIGHT_STATS = ("l1_norm", "l2_norm", "max_abs", "sparsity", "zero_fraction")
@@ -52,3 +53,86 @@ def batchnorm_gap(a, bn):
         "mean_gap": tf.reduce_mean(tf.abs(mean - moving_mean)),
         "var_gap": tf.reduce_mean(tf.abs(var - moving_var)),
     }
+
+
+# ---- Many tensors at once, for the compiled loop ----------------------------------------------
+# Activations (a small probe batch) and histograms (every --hist_every epochs) concatenate their
+# tensors and reduce with segment ops: a dozen ops whatever the number of layers, which keeps
+# tracing and graph optimization short (bench/summaries_overhead.py).
+
+
+def _concat_flat(tensors, dtype=tf.float32):
+    flat = tf.concat([tf.reshape(tf.cast(t, dtype), [-1]) for t in tensors], 0)
+    sizes = [t.shape.num_elements() for t in tensors]
+    if None in sizes:
+        raise ValueError("statistics over many tensors need static shapes")
+    ids = tf.constant(np.repeat(np.arange(len(tensors)), sizes), tf.int32)
+    return flat, ids, sizes
+
+
+def weight_stats_many(weights, threshold):
+    """weight_stats for each tensor: {stat: [len(weights)] vector}.
+
+    Per-tensor reductions (multi-threaded on CPU) beat one segment op over the concatenation
+    here: weights are large and reduced every epoch.
+    """
+    per = [weight_stats(w, threshold) for w in weights]
+    return {k: tf.stack([p[k] for p in per]) for k in WEIGHT_STATS}
+
+
+def norms(tensors):
+    """L2 norm of each tensor, as one vector."""
+    return tf.stack([tf.norm(tf.cast(t, tf.float32)) for t in tensors])
+
+
+def activation_stats_many(activations):
+    """activation_stats for each tensor: {stat: [len(activations)] vector}."""
+    flat, ids, _ = _concat_flat(activations)
+    mean = tf.math.segment_mean(flat, ids)
+    mean_sq = tf.math.segment_mean(tf.square(flat), ids)
+    alive = [
+        tf.reduce_any(tf.not_equal(tf.reshape(a, [-1, a.shape[-1]]), 0), axis=0)
+        for a in activations
+    ]
+    unit_ids = tf.constant(
+        np.repeat(np.arange(len(activations)), [a.shape[-1] for a in activations]), tf.int32
+    )
+    return {
+        "mean": mean,
+        "std": tf.sqrt(tf.maximum(mean_sq - tf.square(mean), 0.0)),
+        "saturated": tf.math.segment_mean(tf.cast(tf.abs(flat) > 0.99, tf.float32), ids),
+        "dead": 1.0 - tf.math.segment_mean(tf.cast(tf.concat(alive, 0), tf.float32), unit_ids),
+    }
+
+
+def histograms_many(tensors, bins=30):
+    """Equal-width histograms (min to max) of each tensor.
+
+    Returns ([n, 5] min/max/num/sum/sum_squares, [n, bins] right bucket edges, [n, bins] counts),
+    float64, the fields of TensorBoard's HistogramProto.
+    """
+    flat, ids, sizes = _concat_flat(tensors, tf.float64)
+    n = len(tensors)
+    lo = tf.math.segment_min(flat, ids)
+    hi = tf.maximum(tf.math.segment_max(flat, ids), lo + 1e-6)  # constant tensor: one thin bucket
+    width = tf.gather(hi - lo, ids)
+    bucket = tf.clip_by_value(
+        tf.cast(tf.floor((flat - tf.gather(lo, ids)) / width * bins), tf.int32), 0, bins - 1
+    )
+    counts = tf.math.unsorted_segment_sum(tf.ones_like(flat), ids * bins + bucket, n * bins)
+    fractions = tf.constant([(i + 1) / bins for i in range(bins)], tf.float64)
+    stats = tf.stack(
+        [
+            lo,
+            hi,
+            tf.constant(sizes, tf.float64),
+            tf.math.segment_sum(flat, ids),
+            tf.math.segment_sum(tf.square(flat), ids),
+        ],
+        axis=1,
+    )
+    return (
+        stats,
+        lo[:, None] + (hi - lo)[:, None] * fractions[None, :],
+        tf.reshape(counts, [n, bins]),
+    )

@@ -59,65 +59,53 @@ class Writers:
             w.close()
 
 
-def write_scalars(writer, values, step):
-    """Writes {tag: scalar} as one event: one Summary proto with a value per tag.
-
-    Inside the compiled loop this is a handful of ops however many tags there are; one
-    tf.summary.scalar per tag would add ~10 ops each, and seconds of tracing for ~100 tags.
-    TensorBoard reads these `simple_value`s as ordinary scalars.
-    """
-    numbers = tf.stack([tf.cast(v, tf.float32) for v in values.values()])
-    with writer.as_default():
-        tf.summary.experimental.write_raw_pb(
-            _encode_summary(values, "simple_value", numbers), step=tf.cast(step, tf.int64)
-        )
-
-
-def _encode_summary(values, field, encoded):
+def _encode_summary(tags, field, encoded):
     """A serialized Summary with one Value per tag, carrying `encoded` in Value.`field`."""
-    tags = tf.constant(list(values))[:, None]
     value_protos = tf.io.encode_proto(
-        sizes=tf.ones([len(values), 2], tf.int32),
-        values=[tags, encoded[:, None]],
+        sizes=tf.ones([len(tags), 2], tf.int32),
+        values=[tf.constant(tags)[:, None], encoded[:, None]],
         field_names=["tag", field],
         message_type="tensorflow.Summary.Value",
     )
     return tf.io.encode_proto(
-        sizes=[[len(values)]],
+        sizes=[[len(tags)]],
         values=[value_protos[None]],
         field_names=["value"],
         message_type="tensorflow.Summary",
     )
 
 
-def write_histograms(writer, values, step, bins=30):
-    """Writes {tag: tensor} as histograms (equal-width buckets, min to max) in one event.
+def write_scalars(writer, tags, values, step):
+    """Writes scalars (a list of tags, a vector of values) as one event.
+
+    Inside the compiled loop this is a handful of ops however many tags there are; one
+    tf.summary.scalar per tag would add ~10 ops each, and seconds of tracing for ~100 tags.
+    TensorBoard reads these `simple_value`s as ordinary scalars.
+    """
+    with writer.as_default():
+        tf.summary.experimental.write_raw_pb(
+            _encode_summary(tags, "simple_value", tf.cast(values, tf.float32)),
+            step=tf.cast(step, tf.int64),
+        )
+
+
+def write_histograms(writer, tags, stats, limits, counts, step):
+    """Writes histograms (from inspection.stats.histograms_many) as one event.
 
     tf.summary.histogram builds several tf.conds per call: ~17 of them inside the compiled loop
     cost seconds of tracing and graph optimization. These are TensorBoard's HistogramProto
-    ("histo") values, which its histogram plugin reads like its own, in a few ops per tensor.
+    ("histo") values, which its histogram plugin reads like its own.
     """
-    rows = []
-    fractions = tf.constant([(i + 1) / bins for i in range(bins)], tf.float64)  # right edges
-    for x in values.values():
-        x = tf.reshape(tf.cast(x, tf.float64), [-1])
-        lo = tf.reduce_min(x)
-        hi = tf.maximum(tf.reduce_max(x), lo + 1e-6)  # a constant tensor gets one thin bucket
-        counts = tf.cast(tf.histogram_fixed_width(x, tf.stack([lo, hi]), nbins=bins), tf.float64)
-        stats = tf.stack(
-            [lo, hi, tf.cast(tf.size(x), tf.float64), tf.reduce_sum(x), tf.reduce_sum(tf.square(x))]
-        )
-        rows.append((stats, lo + (hi - lo) * fractions, counts))  # (tf.linspace: 15 ms to trace)
-    stats, limits, counts = (tf.stack(parts) for parts in zip(*rows, strict=True))
+    n, bins = len(tags), int(limits.shape[1])
     histos = tf.io.encode_proto(
-        sizes=tf.tile([[1, 1, 1, 1, 1, bins, bins]], [len(values), 1]),
+        sizes=tf.tile([[1, 1, 1, 1, 1, bins, bins]], [n, 1]),
         values=[stats[:, i : i + 1] for i in range(5)] + [limits, counts],
         field_names=["min", "max", "num", "sum", "sum_squares", "bucket_limit", "bucket"],
         message_type="tensorflow.HistogramProto",
     )
     with writer.as_default():
         tf.summary.experimental.write_raw_pb(
-            _encode_summary(values, "histo", histos), step=tf.cast(step, tf.int64)
+            _encode_summary(tags, "histo", histos), step=tf.cast(step, tf.int64)
         )
 
 

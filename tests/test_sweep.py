@@ -101,7 +101,8 @@ def test_failing_run_is_recorded_and_does_not_stop_the_sweep(tmp_path):
     assert "diverge_s0: diverged" in proc.stdout
     assert read_metrics(out / "runs" / "model1_s0")["status"] == "finished"
     report(out, check=0)
-    rows = {r["variant"]: r for r in csv.DictReader(open(out / "results.csv"))}
+    with open(out / "results.csv") as f:
+        rows = {r["variant"]: r for r in csv.DictReader(f)}
     assert rows["diverge"]["finished"] == "0" and rows["diverge"]["failed"] == "1"
     assert rows["model1"]["finished"] == "1"
 

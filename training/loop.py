@@ -84,12 +84,11 @@ class Trainer:
             loss = data_loss + tf.nn.scale_regularization_loss(penalty)
             target = self.optimizer.scale_loss(loss) if self.loss_scaled else loss
         grads = tape.gradient(target, variables)
-        track = self.track
-        if track:
-            layers = self.model.kernel_layers()
-            kernel_ids = {id(layer.kernel) for _, layer in layers}
-            kernel_grads = [g for g, v in zip(grads, variables, strict=True) if id(v) in kernel_ids]
-            before = [tf.identity(layer.kernel) for _, layer in layers]
+        if self.track:
+            kernels = [layer.kernel for _, layer in self.model.kernel_layers()]
+            by_id = {id(v): g for g, v in zip(grads, variables, strict=True)}
+            kernel_grads = [by_id[id(k)] for k in kernels]
+            before = [tf.identity(k) for k in kernels]
         self.optimizer.apply_gradients(zip(grads, variables, strict=True))
         hits = tf.equal(tf.argmax(logits, -1), tf.argmax(y, -1))
         out = {
@@ -102,7 +101,7 @@ class Trainer:
                 ]
             )
         }
-        if track:
+        if self.track:
             if replicas > 1:  # the norm of the applied (summed) gradient, not the local one
                 kernel_grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, kernel_grads)
             unscale = (
@@ -110,11 +109,10 @@ class Trainer:
                 if self.loss_scaled
                 else 1.0
             )
-            for (name, layer), g, w0 in zip(layers, kernel_grads, before, strict=True):
-                w1 = tf.cast(layer.kernel, tf.float32)
-                w0 = tf.cast(w0, tf.float32)
-                out[f"{name}/grad_l2_norm"] = tf.norm(tf.cast(g, tf.float32)) * unscale
-                out[f"{name}/update_ratio"] = tf.norm(w1 - w0) / (tf.norm(w0) + 1e-12)
+            out["grad_l2_norm"] = stats.norms(kernel_grads) * unscale
+            out["update_ratio"] = stats.norms(
+                [k - b for k, b in zip(kernels, before, strict=True)]
+            ) / (stats.norms(before) + 1e-12)
         return out
 
     # ---- evaluation, in cross-replica context (every worker evaluates the same weights) ------
@@ -194,55 +192,80 @@ class Trainer:
     def _zero_step_stats(self):
         out = {"sums": tf.zeros([4])}
         if self.track:
-            for name, _ in self.model.kernel_layers():
-                out[f"{name}/grad_l2_norm"] = tf.constant(0.0)
-                out[f"{name}/update_ratio"] = tf.constant(0.0)
+            n = len(self.model.kernel_layers())
+            out["grad_l2_norm"] = tf.zeros([n])
+            out["update_ratio"] = tf.zeros([n])
         return out
 
     @tf.autograph.experimental.do_not_convert
     def _write_scalars(self, step, row, last_step, acts):
-        pen_l1, pen_l2 = row[COL["penalty_l1"]], row[COL["penalty_l2"]]
+        pen = row[COL["penalty_l1"]] + row[COL["penalty_l2"]]
+        split_tags = [
+            "loss/data",
+            "loss/penalty",
+            "loss/penalty_l1",
+            "loss/penalty_l2",
+            "loss/total",
+            "metrics/accuracy",
+            "metrics/mse",
+        ]
         for writer, split in ((self.writers.train, "train"), (self.writers.val, "val")):
             data = row[COL[f"{split}_data_loss"]]
             write_scalars(
                 writer,
-                {
-                    "loss/data": data,
-                    "loss/penalty": pen_l1 + pen_l2,
-                    "loss/penalty_l1": pen_l1,
-                    "loss/penalty_l2": pen_l2,
-                    "loss/total": data + pen_l1 + pen_l2,
-                    "metrics/accuracy": row[COL[f"{split}_accuracy"]],
-                    "metrics/mse": row[COL[f"{split}_mse"]],
-                },
+                split_tags,
+                tf.stack(
+                    [
+                        data,
+                        pen,
+                        row[COL["penalty_l1"]],
+                        row[COL["penalty_l2"]],
+                        data + pen,
+                        row[COL[f"{split}_accuracy"]],
+                        row[COL[f"{split}_mse"]],
+                    ]
+                ),
                 step,
             )
-        values = {
-            "optim/learning_rate": row[COL["learning_rate"]],
-            "metrics/generalization_gap": row[COL["val_data_loss"]] - row[COL["train_data_loss"]],
-        }
-        for name, layer in self.model.kernel_layers():
-            for key, value in stats.weight_stats(layer.kernel, self.cfg.sparsity_threshold).items():
-                values[f"weights/{name}/{key}"] = value
-            for key in ("grad_l2_norm", "update_ratio"):
-                values[f"weights/{name}/{key}"] = last_step[f"{name}/{key}"]
-        for name, a in acts.items():
-            for key, value in stats.activation_stats(a).items():
-                values[f"activations/{name}/{key}"] = value
+        tags = ["optim/learning_rate", "metrics/generalization_gap"]
+        values = [
+            tf.stack(
+                [row[COL["learning_rate"]], row[COL["val_data_loss"]] - row[COL["train_data_loss"]]]
+            )
+        ]
+        groups = [
+            (
+                "weights",
+                stats.weight_stats_many(
+                    [layer.kernel for _, layer in self.model.kernel_layers()],
+                    self.cfg.sparsity_threshold,
+                ),
+                [n for n, _ in self.model.kernel_layers()],
+            )
+        ]
+        groups.append(
+            ("weights", {k: last_step[k] for k in ("grad_l2_norm", "update_ratio")}, groups[0][2])
+        )
+        groups.append(("activations", stats.activation_stats_many(list(acts.values())), list(acts)))
         for name, bn in self.model.batchnorm_layers():
-            for key, value in stats.batchnorm_gap(acts[name], bn).items():
-                values[f"batchnorm/{name}/{key}"] = value
-        write_scalars(self.writers.root, values, step)
+            gap = stats.batchnorm_gap(acts[name], bn)
+            groups.append(("batchnorm", {k: v[None] for k, v in gap.items()}, [name]))
+        for prefix, by_stat, names in groups:
+            for key, vector in by_stat.items():
+                tags += [f"{prefix}/{name}/{key}" for name in names]
+                values.append(vector)
+        write_scalars(self.writers.root, tags, tf.concat(values, 0), step)
 
     @tf.autograph.experimental.do_not_convert
     def _write_histograms(self, step, acts):
-        values = {}
+        tags, tensors = [], []
         for name, layer in self.model.kernel_layers():
-            values[f"weights/{name}/kernel"] = layer.kernel
-            values[f"weights/{name}/bias"] = layer.bias
+            tags += [f"weights/{name}/kernel", f"weights/{name}/bias"]
+            tensors += [layer.kernel, layer.bias]
         for name, a in (acts or {}).items():
-            values[f"activations/{name}"] = a
-        write_histograms(self.writers.root, values, step)
+            tags.append(f"activations/{name}")
+            tensors.append(a)
+        write_histograms(self.writers.root, tags, *stats.histograms_many(tensors), step)
 
     # ---- results ------------------------------------------------------------------------------
     def epoch_metrics(self, epoch_index):
