@@ -37,7 +37,7 @@ def load(name, *, data_dir, train_split, test_split, test_fraction, seed):
         test_split = "test"
     x_tr, y_tr = _arrays(builder, train_split)
     features = builder.info.features  # a FeaturesDict: no .get()
-    label = features["label"] if "label" in features else None
+    label = features["label"] if "label" in features else None  # noqa: SIM401
     num_classes = label.num_classes if label is not None else int(y_tr.max() + 1)
     class_names = label.names if label is not None else [str(i) for i in range(num_classes)]
     full_name = f"tfds:{name}"
