@@ -201,7 +201,7 @@ def train(cfg):
             epoch = end
             ckpts.save()
             progress.update(epoch, trainer.epoch_metrics(epoch - 1))
-            if _any_worker(strategy, stop.received is not None) and epoch < cfg.epochs:
+            if _any_worker(place, stop.received is not None) and epoch < cfg.epochs:
                 progress.close()
                 finish("preempted", EXIT_PREEMPTED, signal=stop.received)
                 logging.warning(
@@ -227,14 +227,14 @@ def train(cfg):
     return code
 
 
-def _any_worker(strategy, flag):
+def _any_worker(place, flag):
     """True when any worker received a stop signal (all workers must stop together)."""
-    if strategy.extended._in_multi_worker_mode():  # noqa: SLF001 - no public equivalent
-        import tensorflow as tf
+    if place.num_workers == 1:
+        return flag
+    import tensorflow as tf
 
-        value = strategy.run(lambda: tf.constant(1.0 if flag else 0.0))
-        return bool(strategy.reduce("SUM", value, axis=None).numpy() > 0)
-    return flag
+    value = place.strategy.run(lambda: tf.constant(1.0 if flag else 0.0))
+    return bool(place.strategy.reduce("SUM", value, axis=None).numpy() > 0)
 
 
 def main(argv):

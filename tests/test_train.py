@@ -139,3 +139,19 @@ def test_unwritable_logdir(tmp_path):
     proc = run_train("--epochs=1", f"--logdir={blocker}/logs")
     _assert_one_line_error(proc, "cannot write the run directory")
     assert blocker.read_text() == "not a directory"
+
+
+def test_mixed_precision_and_xla(logdir):
+    # No Dropout here: XLA's stateless random numbers differ from the CPU kernels'.
+    base = ["--epochs=20", "--reg=l2,batchnorm", "--batch_size=32", f"--logdir={logdir}"]
+    run_train(*base, "--run_name=plain", check=0)
+    run_train(*base, "--xla", "--run_name=xla", check=0)
+    plain, xla = read_metrics(logdir / "plain"), read_metrics(logdir / "xla")
+    for key in plain["history"]:  # XLA on CPU: the same maths, up to float rounding
+        assert xla["history"][key] == pytest.approx(plain["history"][key], abs=1e-4), key
+    for policy in ("bf16", "fp16"):  # fp16 trains through Keras 3's LossScaleOptimizer
+        run_train(*base, "--reg=l2,dropout", f"--mixed_precision={policy}",
+                  f"--run_name={policy}", check=0)
+        m = read_metrics(logdir / policy)
+        assert m["status"] == "finished" and m["final"]["test_accuracy"] >= 0.6
+        assert m["final"]["test_data_loss"] < plain["history"]["val_data_loss"][0] + 0.1
