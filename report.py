@@ -4,12 +4,11 @@ python report.py --sweep_dir=sweeps_out/tutorial
 """
 
 import os
-import sys
 
-from absl import app, flags
+from absl import flags
 
+import cli
 from errors import UserError
-from runs.exit_codes import EXIT_USAGE
 from sweeps import plan as sweep_plan
 from sweeps import plots, results
 
@@ -33,14 +32,5 @@ def report(out_dir):
     return 0
 
 
-def main(argv):
-    del argv
-    try:
-        return report(FLAGS.sweep_dir)
-    except UserError as e:
-        print(f"report.py: error: {e}", file=sys.stderr)
-        return EXIT_USAGE
-
-
 if __name__ == "__main__":
-    app.run(lambda argv: sys.exit(main(argv)))
+    cli.run(lambda: report(FLAGS.sweep_dir))

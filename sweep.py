@@ -8,13 +8,12 @@ from their checkpoints). A failed or diverged run is recorded and does not stop 
 """
 
 import os
-import sys
 import time
 
-from absl import app, flags, logging
+from absl import flags, logging
 
+import cli
 from errors import UserError
-from runs.exit_codes import EXIT_USAGE
 from sweeps import executors
 from sweeps import plan as sweep_plan
 
@@ -26,15 +25,6 @@ flags.DEFINE_integer("workers", os.cpu_count() or 1, "Parallel runs of the local
 flags.DEFINE_bool("wait", True, "slurm: wait for the job array to finish (sbatch --wait).")
 flags.DEFINE_list("train_flags", [], "Extra train.py flags for every run, e.g. --epochs=50.")
 FLAGS = flags.FLAGS
-
-
-def main(argv):
-    del argv
-    try:
-        return sweep()
-    except UserError as e:
-        print(f"sweep.py: error: {e}", file=sys.stderr)
-        return EXIT_USAGE
 
 
 def sweep():
@@ -82,13 +72,5 @@ def sweep():
     return 0
 
 
-def parse_flags(argv):
-    try:
-        return FLAGS(argv)
-    except flags.Error as e:
-        print(f"sweep.py: error: {e}", file=sys.stderr)
-        sys.exit(EXIT_USAGE)
-
-
 if __name__ == "__main__":
-    app.run(lambda argv: sys.exit(main(argv)), flags_parser=parse_flags)
+    cli.run(sweep)

@@ -15,11 +15,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TF's C++ start-up cha
 import sys  # noqa: E402
 import time  # noqa: E402
 
-from absl import app, flags, logging  # noqa: E402
+from absl import flags, logging  # noqa: E402
 
+import cli  # noqa: E402
 import options  # noqa: E402
-from errors import UserError  # noqa: E402
-from runs.exit_codes import EXIT_DIVERGED, EXIT_PREEMPTED, EXIT_USAGE  # noqa: E402
+from runs.exit_codes import EXIT_DIVERGED, EXIT_PREEMPTED  # noqa: E402
 
 options.define_flags()
 FLAGS = flags.FLAGS
@@ -237,28 +237,9 @@ def _any_worker(place, flag):
     return bool(place.strategy.reduce("SUM", value, axis=None).numpy() > 0)
 
 
-def main(argv):
-    if len(argv) > 1:
-        print(
-            f"train.py: error: unexpected arguments {argv[1:]}; flags look like --name=value",
-            file=sys.stderr,
-        )
-        return EXIT_USAGE
-    try:
-        return train(options.config_from_flags())
-    except UserError as e:
-        print(f"train.py: error: {e}", file=sys.stderr)
-        return EXIT_USAGE
-
-
-def parse_flags(argv):
-    """absl's parser, but a bad flag is one line and exit 2 (no usage dump, no traceback)."""
-    try:
-        return FLAGS(argv)
-    except flags.Error as e:
-        print(f"train.py: error: {e}", file=sys.stderr)
-        sys.exit(EXIT_USAGE)
+def main():
+    return train(options.config_from_flags())
 
 
 if __name__ == "__main__":
-    app.run(lambda argv: sys.exit(main(argv)), flags_parser=parse_flags)
+    cli.run(main)

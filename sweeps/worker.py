@@ -41,6 +41,8 @@ def output_to(path):
 def run_one(train, spec):
     import keras
 
+    from errors import UserError
+
     with output_to(spec["log"]):
         FLAGS.unparse_flags()
         code = None
@@ -51,7 +53,10 @@ def run_one(train, spec):
             code = 2
         if code is None:
             try:
-                code = train.main(["train.py"])
+                code = train.main()
+            except UserError as e:
+                print(f"train.py: error: {e}", file=sys.stderr)
+                code = 2
             except Exception:  # a bug in one run must not take the other runs down
                 import traceback
 

@@ -150,8 +150,13 @@ def test_mixed_precision_and_xla(logdir):
     for key in plain["history"]:  # XLA on CPU: the same maths, up to float rounding
         assert xla["history"][key] == pytest.approx(plain["history"][key], abs=1e-4), key
     for policy in ("bf16", "fp16"):  # fp16 trains through Keras 3's LossScaleOptimizer
-        run_train(*base, "--reg=l2,dropout", f"--mixed_precision={policy}",
-                  f"--run_name={policy}", check=0)
+        run_train(
+            *base,
+            "--reg=l2,dropout",
+            f"--mixed_precision={policy}",
+            f"--run_name={policy}",
+            check=0,
+        )
         m = read_metrics(logdir / policy)
         assert m["status"] == "finished" and m["final"]["test_accuracy"] >= 0.6
         assert m["final"]["test_data_loss"] < plain["history"]["val_data_loss"][0] + 0.1
