@@ -36,18 +36,17 @@ def train(cfg):
 
         place = devices.configure(cfg)  # before anything else uses TF: it fixes the device list
     import keras
-    import numpy as np
 
     import data
     import models
     from cluster.preemption import StopRequest
-    from inspection import stats
     from inspection.summaries import Writers, write_final, write_run_info
+    from runs import metrics as run_metrics
     from runs import rundir
     from runs.checkpoints import Checkpoints
     from runs.progress import Progress
     from training import optim
-    from training.loop import HISTORY, Trainer
+    from training.loop import Trainer
 
     start_time = time.time()
     run_name = cfg.run_name or options.default_run_name(cfg)
@@ -110,13 +109,10 @@ def train(cfg):
     train_time = 0.0
 
     def finish(status, exit_code, **extra):
-        last = int(trainer.epoch.numpy())
-        hist = trainer.history.numpy()[:last]
-        good = [i for i in range(last) if np.isfinite(hist[i]).all()]
         metrics = {
             "status": status,
             "epochs": cfg.epochs,
-            "epochs_completed": last,
+            "epochs_completed": int(trainer.epoch.numpy()),
             "resumed_from_epoch": resumed_from,
             "rollbacks": rollbacks,
             "wall_time_s": round(time.time() - start_time, 3),
@@ -124,45 +120,12 @@ def train(cfg):
             "devices": place.description,
             "run_dir": run_dir,
             **extra,
+            **run_metrics.results(trainer, model, cfg),
         }
-        if good:
-            m = trainer.epoch_metrics(good[-1])
-            penalty = m["penalty_l1"] + m["penalty_l2"]
-            final = {
-                "epoch": good[-1] + 1,
-                "train_data_loss": m["train_data_loss"],
-                "train_accuracy": m["train_accuracy"],
-                "train_mse": m["train_mse"],
-                "train_loss": m["train_data_loss"] + penalty,
-                "test_data_loss": m["val_data_loss"],
-                "test_accuracy": m["val_accuracy"],
-                "test_mse": m["val_mse"],
-                "test_loss": m["val_data_loss"] + penalty,
-                "penalty": penalty,
-                "penalty_l1": m["penalty_l1"],
-                "penalty_l2": m["penalty_l2"],
-                "generalization_gap": m["val_data_loss"] - m["train_data_loss"],
-                "learning_rate": m["learning_rate"],
-            }
-            best = int(np.nanargmin(hist[:, 3])) if last else 0
-            metrics.update(
-                final=final,
-                best_epoch=best + 1,
-                best_val_data_loss=float(hist[best, 3]),
-                history={name: [float(v) for v in hist[:, i]] for i, name in enumerate(HISTORY)},
-                weights={
-                    name: {
-                        k: float(v)
-                        for k, v in stats.weight_stats(layer.kernel, cfg.sparsity_threshold).items()
-                    }
-                    for name, layer in model.kernel_layers()
-                },
-                regularized_layers=model.placement.as_dict(),
-            )
         if place.is_chief:
             rundir.write_json(os.path.join(run_dir, "metrics.json"), metrics)
-            if writers and good and status == "finished":
-                write_final(writers, final, last)
+            if writers and status == "finished":
+                write_final(writers, metrics["final"], metrics["epochs_completed"])
             if writers:
                 writers.close()
         return metrics, exit_code
