@@ -22,6 +22,7 @@ import options  # noqa: E402
 from runs.exit_codes import EXIT_DIVERGED, EXIT_PREEMPTED  # noqa: E402
 
 options.define_flags()
+flags.adopt_module_key_flags(options)  # so that --help lists them
 FLAGS = flags.FLAGS
 
 

@@ -23,3 +23,27 @@ def test_ci_runs_the_readme_test_command():
     _, test_cmd = readme_commands()
     ci = (ROOT / ".ci" / "run").read_text().splitlines()
     assert test_cmd in ci
+
+
+def test_train_help_explains_every_flag():
+    from tests.conftest import run_train
+
+    proc = run_train("--help", check=0)
+    for name in (
+        "--reg",
+        "--all_layers",
+        "--layers",
+        "--l1",
+        "--l2",
+        "--dropout_rate",
+        "--epochs",
+        "--optimizer",
+        "--learning_rate",
+        "--seed",
+        "--logdir",
+        "--run_name",
+        "--device",
+        "--log_every",
+        "--checkpoint_every",
+    ):
+        assert f"  {name}" in proc.stdout, name
