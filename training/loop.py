@@ -2,7 +2,8 @@
 
 `Trainer.run(first, last)` trains epochs [first, last) in one call (Orbit's steps-per-loop idea):
 each epoch reshuffles with a stateless seed (seed, epoch), runs the train steps under the
-tf.distribute strategy, evaluates train and validation splits, stores a history row, writes
+tf.distribute strategy (accumulating train metrics over its batches, as Keras fit reports them),
+evaluates the validation split in inference mode, stores a history row, writes
 TensorBoard summaries at the chosen cadence, and stops early on a non-finite loss. Input order is
 a pure function of (seed, epoch), so resuming needs no iterator state.
 """
@@ -32,6 +33,8 @@ EVAL_BATCH = 4096  # evaluation and probe chunk size: bounds memory on large spl
 
 
 class Trainer:
+    """Owns the compiled loop of one run: its data on device, history and epoch variables."""
+
     def __init__(self, model, optimizer, strategy, dataset, cfg, writers=None):
         self.model = model
         self.optimizer = optimizer
@@ -56,8 +59,9 @@ class Trainer:
         self.history = tf.Variable(
             tf.fill([cfg.epochs, len(HISTORY)], float("nan")), trainable=False, name="history"
         )
-        step = tf.function(self._replica_step, jit_compile=cfg.xla) if cfg.xla else None
-        self._step = step or self._replica_step
+        self._step = (
+            tf.function(self._replica_step, jit_compile=True) if cfg.xla else self._replica_step
+        )
         self.run = tf.function(self._run_epochs)
 
     # Helpers without data-dependent control flow skip autograph: converting them (and the Keras
