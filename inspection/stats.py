@@ -4,8 +4,6 @@ import numpy as np
 import tensorflow as tf
 
 WEIGHT_STATS = ("l1_norm", "l2_norm", "max_abs", "sparsity", "zero_fraction")
-ACTIVATION_STATS = ("mean", "std", "saturated", "dead")
-BATCHNORM_STATS = ("mean_gap", "var_gap")
 
 
 def weight_stats(w, threshold):

@@ -94,6 +94,3 @@ class BlockModel(keras.Model):
     def batchnorm_layers(self):
         """(activation name, BatchNormalization layer) for blocks that have one."""
         return [(b.core.name, b.bn) for b in self.blocks if b.bn is not None]
-
-    def activation_kinds(self):
-        return {b.core.name: b.activation_name for b in self.blocks}

@@ -25,8 +25,7 @@ def test_mlp_matches_the_tutorial_summary():
     shapes = [tuple(layer.kernel.shape) for _, layer in model.kernel_layers()]
     assert shapes == [(4, 512), (512, 256), (256, 128), (128, 64), (64, 32), (32, 3)]
     assert model.count_params() == 177_219  # the tutorial's model1.summary()
-    kinds = model.activation_kinds()
-    assert list(kinds.values()) == ["tanh"] * 4 + ["relu"]
+    assert [b.activation_name for b in model.blocks] == ["tanh"] * 4 + ["relu"]
 
 
 def test_penalized_kernels_follow_the_placement():
