@@ -9,6 +9,7 @@ from absl import flags
 
 import cli
 from errors import UserError
+from runs import rundir
 from sweeps import plan as sweep_plan
 from sweeps import plots, results
 
@@ -23,9 +24,9 @@ def report(out_dir):
     if not os.access(out_dir, os.W_OK):
         raise UserError(f"cannot write into {out_dir}; check its permissions")
     rows = results.summarize(by_variant)
-    results.write_atomic(os.path.join(out_dir, "results.csv"), results.to_csv(rows))
+    rundir.write_text(os.path.join(out_dir, "results.csv"), results.to_csv(rows))
     table = results.to_markdown(rows)
-    results.write_atomic(os.path.join(out_dir, "results.md"), table)
+    rundir.write_text(os.path.join(out_dir, "results.md"), table)
     pngs = plots.write_all(out_dir, by_variant, rows)
     print(table, end="")
     print(f"wrote results.csv, results.md and {len(pngs)} plots to {out_dir}")

@@ -9,14 +9,13 @@ from errors import UserError
 FINAL_STATUSES = ("finished", "diverged")
 
 
-def write_json(path, obj):
-    """Writes JSON atomically: a reader sees the old file or the new one, never half of one."""
+def write_text(path, text):
+    """Writes a file atomically: a reader sees the old file or the new one, never half of one."""
     directory = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".json")
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
     try:
         with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=2, sort_keys=True)
-            f.write("\n")
+            f.write(text)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -24,6 +23,10 @@ def write_json(path, obj):
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def write_json(path, obj):
+    write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
 def read_json(path):

@@ -103,10 +103,3 @@ def to_markdown(rows):
             f"{r['reg_layers_l2_norm_mean']:.2f} | {r['finished']} / {r['failed']} |"
         )
     return "\n".join(lines) + "\n"
-
-
-def write_atomic(path, text):
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
