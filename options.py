@@ -15,6 +15,7 @@ RESUME_INSENSITIVE = (
     "gpus",
     "cpu_devices",
     "log_every",
+    "stats_every",
     "hist_every",
     "checkpoint_every",
     "keep_checkpoints",
@@ -117,6 +118,13 @@ def define_flags(fv=flags.FLAGS):
     flags.DEFINE_integer(
         "log_every", 1, "Epochs between scalar summaries; 0 turns summaries off.", **d
     )
+    flags.DEFINE_integer(
+        "stats_every",
+        None,
+        "Epochs between per-layer statistics (weights, gradients, activations, BatchNorm); "
+        "0 turns them off. Default: --log_every.",
+        **d,
+    )
     flags.DEFINE_integer("hist_every", 50, "Epochs between histograms; 0 turns them off.", **d)
     flags.DEFINE_float(
         "sparsity_threshold", 1e-3, "A weight counts as sparse when |w| is below this.", **d
@@ -215,6 +223,11 @@ def _register_validators(fv):
 
     check("dropout_rate", rates_ok, "--dropout_rate values must be numbers in [0, 1)")
     check("log_every", lambda v: v >= 0, "--log_every must be >= 0 (0 turns summaries off)")
+    check(
+        "stats_every",
+        lambda v: v is None or v >= 0,
+        "--stats_every must be >= 0 (0 turns them off)",
+    )
     check("hist_every", lambda v: v >= 0, "--hist_every must be >= 0 (0 turns histograms off)")
     check("sparsity_threshold", lambda v: v > 0, "--sparsity_threshold must be > 0")
     check("checkpoint_every", lambda v: v > 0, "--checkpoint_every must be > 0")
@@ -277,6 +290,8 @@ def config_from_flags(fv=flags.FLAGS):
     values["layers"] = [int(v) for v in values["layers"]]
     values["dropout_rate"] = [float(v) for v in values["dropout_rate"]]
     values["reg"] = sorted(set(values["reg"]), key=REG_NAMES.index)
+    if values["stats_every"] is None:
+        values["stats_every"] = values["log_every"]
     return RunConfig(values)
 
 

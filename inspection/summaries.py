@@ -3,6 +3,7 @@
 import dataclasses
 import os
 
+import numpy as np
 import tensorflow as tf
 from tensorboard.plugins.hparams import api as hp
 
@@ -61,15 +62,16 @@ class Writers:
 
 def _encode_summary(tags, field, encoded):
     """A serialized Summary with one Value per tag, carrying `encoded` in Value.`field`."""
+    n = len(tags)
     value_protos = tf.io.encode_proto(
-        sizes=tf.ones([len(tags), 2], tf.int32),
-        values=[tf.constant(tags)[:, None], encoded[:, None]],
+        sizes=np.ones([n, 2], np.int32),
+        values=[np.array(tags, object)[:, None], tf.reshape(encoded, [n, 1])],
         field_names=["tag", field],
         message_type="tensorflow.Summary.Value",
     )
     return tf.io.encode_proto(
-        sizes=[[len(tags)]],
-        values=[value_protos[None]],
+        sizes=np.array([[n]], np.int32),
+        values=[tf.reshape(value_protos, [1, n])],
         field_names=["value"],
         message_type="tensorflow.Summary",
     )

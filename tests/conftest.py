@@ -36,6 +36,19 @@ def read_metrics(run_dir):
     return json.loads((Path(run_dir) / "metrics.json").read_text())
 
 
+def read_scalars(run_dir):
+    """{tag: [(step, value)]} from the event files of a run's root TensorBoard writer."""
+    import tensorflow as tf
+
+    out = {}
+    for path in sorted(Path(run_dir).glob("events.out.tfevents*")):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            for v in event.summary.value:
+                if v.WhichOneof("value") == "simple_value":
+                    out.setdefault(v.tag, []).append((event.step, v.simple_value))
+    return out
+
+
 @pytest.fixture
 def logdir(tmp_path):
     return tmp_path / "logs"

@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from cluster import slurm
 from errors import UserError
-from tests.conftest import ROOT, read_metrics, run_train
+from tests.conftest import ROOT, read_metrics, read_scalars, run_train
 
 ARGS = ["--reg=l2,batchnorm", "--all_layers", "--epochs=15", "--batch_size=32", "--log_every=0"]
 
@@ -45,12 +45,19 @@ def assert_close_runs(a_dir, b_dir, atol):
 
 
 def test_mirrored_over_two_logical_cpus_equals_one_device(logdir):
-    run_train(*ARGS, f"--logdir={logdir}", "--run_name=one", check=0)
-    two = run_train(*ARGS, "--cpu_devices=2", f"--logdir={logdir}", "--run_name=two", check=0)
+    # With per-layer statistics every 5 epochs: the gradient norm is that of the summed gradient.
+    args = [*ARGS[:-1], "--stats_every=5", "--hist_every=0", f"--logdir={logdir}"]
+    run_train(*args, "--run_name=one", check=0)
+    two = run_train(*args, "--cpu_devices=2", "--run_name=two", check=0)
     assert "MirroredStrategy over 2 CPUs" in two.stderr
     assert "MirroredStrategy" in read_metrics(logdir / "two")["devices"]
     # Synchronized BatchNorm + summed gradients: the same maths as one device.
     assert_close_runs(logdir / "one", logdir / "two", atol=1e-6)
+    one_s, two_s = read_scalars(logdir / "one"), read_scalars(logdir / "two")
+    for key in ["grad_l2_norm", "update_ratio", "l2_norm"]:
+        a, b = one_s[f"weights/dense1/{key}"], two_s[f"weights/dense1/{key}"]
+        assert [s for s, _ in a] == [s for s, _ in b] == [5, 10, 15]
+        np.testing.assert_allclose([v for _, v in a], [v for _, v in b], rtol=1e-4)
 
 
 def _free_ports(n):

@@ -44,6 +44,8 @@ def test_train_help_explains_every_flag():
         "--run_name",
         "--device",
         "--log_every",
+        "--stats_every",
+        "--hist_every",
         "--checkpoint_every",
     ):
         assert f"  {name}" in proc.stdout, name

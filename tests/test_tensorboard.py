@@ -13,7 +13,7 @@ import pytest
 import tensorflow as tf
 
 from inspection import stats
-from tests.conftest import read_metrics, run_train
+from tests.conftest import read_metrics, read_scalars, run_train
 
 
 def test_weight_stats_on_hand_made_weights():
@@ -125,6 +125,7 @@ def test_real_tensorboard_shows_the_run(logdir, tensorboard):
         "--epochs=12",
         "--batch_size=32",
         "--hist_every=5",
+        "--stats_every=4",
         f"--logdir={logdir}",
         "--run_name=tb",
         check=0,
@@ -181,7 +182,8 @@ def test_real_tensorboard_shows_the_run(logdir, tensorboard):
     assert len(kernel_keys) == 1
     want = float(np.linalg.norm(reader.get_tensor(kernel_keys[0])))
     norms = _get(base, "/data/plugin/scalars/scalars", run="tb", tag="weights/dense2/l2_norm")
-    assert norms[-1][1] == 12 and norms[-1][2] == pytest.approx(want, rel=1e-5)
+    assert [s[1] for s in norms] == [4, 8, 12]  # --stats_every
+    assert norms[-1][2] == pytest.approx(want, rel=1e-5)
 
     hist_tags = _get(base, "/data/plugin/histograms/tags")["tb"]
     assert {"weights/dense0/kernel", "weights/output/bias", "activations/dense3"} <= set(hist_tags)
@@ -213,6 +215,30 @@ def test_real_tensorboard_shows_the_run(logdir, tensorboard):
     }
     assert metric_values["final/test_accuracy"] == pytest.approx(m["final"]["test_accuracy"])
     assert "config" in _get(base, "/data/plugin/text/tags")["tb"]
+
+
+def test_step_statistics_obey_sgd_and_the_cadence(logdir):
+    # Full-batch SGD (120 rows, batch 128): one step per epoch, w <- w - lr * g, so
+    # ||dw|| = lr * ||g||: update_ratio(e) * l2_norm(e - 1) == lr * grad_l2_norm(e).
+    common = ["--reg=l2", "--all_layers", "--epochs=10", "--batch_size=128", f"--logdir={logdir}"]
+    run_train(*common, "--stats_every=1", "--run_name=every", check=0)
+    run_train(*common, "--stats_every=3", "--run_name=third", check=0)
+    every, third = read_scalars(logdir / "every"), read_scalars(logdir / "third")
+    for layer in ["dense0", "dense2", "output"]:
+        norm = dict(every[f"weights/{layer}/l2_norm"])
+        grad = dict(every[f"weights/{layer}/grad_l2_norm"])
+        ratio = dict(every[f"weights/{layer}/update_ratio"])
+        assert sorted(norm) == list(range(1, 11))
+        for e in range(2, 11):
+            assert ratio[e] * norm[e - 1] == pytest.approx(0.01 * grad[e], rel=1e-3)
+        # Every 3rd epoch and the last; the same numbers as when tracking every epoch.
+        for key in ["l2_norm", "grad_l2_norm", "update_ratio", "sparsity"]:
+            sparse = third[f"weights/{layer}/{key}"]
+            assert [s for s, _ in sparse] == [3, 6, 9, 10]
+            full = dict(every[f"weights/{layer}/{key}"])
+            assert [v for _, v in sparse] == pytest.approx([full[s] for s, _ in sparse], rel=1e-6)
+    # Losses and metrics stay every epoch.
+    assert [s for s, _ in third["metrics/generalization_gap"]] == list(range(1, 11))
 
 
 def test_summaries_off_write_no_event_files(logdir):

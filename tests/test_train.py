@@ -102,6 +102,7 @@ BAD_FLAGS = [
     (["--layers=0", "--all_layers"], "--layers and --all_layers exclude each other"),
     (["--log_every=-1"], "--log_every must be >= 0"),
     (["--hist_every=-2"], "--hist_every must be >= 0"),
+    (["--stats_every=-3"], "--stats_every must be >= 0"),
     (["--sparsity_threshold=0"], "--sparsity_threshold must be > 0"),
     (["--optimizer=adagrad"], "value should be one of"),
     (["--no_such_flag=1"], "Unknown command line flag"),

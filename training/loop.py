@@ -28,7 +28,16 @@ HISTORY = (
     "train_step_penalty",
     "learning_rate",
 )
-COL = {name: i for i, name in enumerate(HISTORY)}
+# Written under train/ and under val/, so that TensorBoard overlays the two.
+SPLIT_TAGS = (
+    "loss/data",
+    "loss/penalty",
+    "loss/penalty_l1",
+    "loss/penalty_l2",
+    "loss/total",
+    "metrics/accuracy",
+    "metrics/mse",
+)
 EVAL_BATCH = 4096  # evaluation and probe chunk size: bounds memory on large splits
 
 
@@ -41,11 +50,15 @@ class Trainer:
         self.strategy = strategy
         self.cfg = cfg
         self.writers = writers
-        # Every worker computes the step statistics (they involve collectives, which all workers
-        # must run alike); only the one with writers (the chief) writes them.
-        self.track = cfg.log_every > 0
-        self.log_every = cfg.log_every if writers is not None else 0
-        self.hist_every = cfg.hist_every if writers is not None and cfg.log_every > 0 else 0
+        # Cadences in epochs (0: never). Every worker tracks the step statistics on the same
+        # epochs (they involve collectives, which all workers must run alike); only the one with
+        # writers (the chief) computes and writes the rest.
+        on = cfg.log_every > 0
+        chief = writers is not None
+        self.track_every = cfg.stats_every if on else 0
+        self.log_every = cfg.log_every if chief and on else 0
+        self.stats_every = self.track_every if chief else 0
+        self.hist_every = cfg.hist_every if chief and on else 0
         self.loss_scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
         self.x_train = tf.constant(dataset.train.x)
         self.y_train = tf.constant(dataset.train.y)
@@ -68,7 +81,9 @@ class Trainer:
     # code they call) would cost seconds of tracing for nothing.
     # ---- one train step, in replica context -------------------------------------------------
     @tf.autograph.experimental.do_not_convert
-    def _replica_step(self, idx):
+    def _replica_step(self, idx, track):
+        """One optimizer step; when `track` (a bool or a bool tensor) also its per-kernel
+        gradient norm and update ratio."""
         ctx = tf.distribute.get_replica_context()
         replicas = ctx.num_replicas_in_sync
         rid = tf.cast(ctx.replica_id_in_sync_group, tf.int32)
@@ -88,11 +103,22 @@ class Trainer:
             loss = data_loss + tf.nn.scale_regularization_loss(penalty)
             target = self.optimizer.scale_loss(loss) if self.loss_scaled else loss
         grads = tape.gradient(target, variables)
-        if self.track:
+        if self.track_every:
             kernels = [layer.kernel for _, layer in self.model.kernel_layers()]
             by_id = {id(v): g for g, v in zip(grads, variables, strict=True)}
             kernel_grads = [by_id[id(k)] for k in kernels]
-            before = [tf.identity(k) for k in kernels]
+            if replicas > 1:  # the norm of the applied (summed) gradient, not the local one
+                # On every step: a collective cannot sit in a branch of replica code.
+                kernel_grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, kernel_grads)
+            # The weights before the update, on tracked steps only: holding them makes the
+            # update copy each kernel instead of writing it in place. (XLA wants both branches
+            # to give the same shapes.)
+            shape = (lambda k: k.shape) if self.cfg.xla else (lambda k: [0])
+            before = _when(
+                track,
+                lambda: [tf.identity(k) for k in kernels],
+                lambda: [tf.zeros(shape(k), k.dtype) for k in kernels],
+            )
         self.optimizer.apply_gradients(zip(grads, variables, strict=True))
         hits = tf.equal(tf.argmax(logits, -1), tf.argmax(y, -1))
         out = {
@@ -105,18 +131,20 @@ class Trainer:
                 ]
             )
         }
-        if self.track:
-            if replicas > 1:  # the norm of the applied (summed) gradient, not the local one
-                kernel_grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, kernel_grads)
-            unscale = (
-                1.0 / tf.cast(self.optimizer.scale_loss(1.0), tf.float32)
-                if self.loss_scaled
-                else 1.0
+        if self.track_every:
+
+            def step_stats():
+                unscale = 1.0
+                if self.loss_scaled:
+                    unscale = 1.0 / tf.cast(self.optimizer.scale_loss(1.0), tf.float32)
+                deltas = [k - b for k, b in zip(kernels, before, strict=True)]
+                ratio = stats.l2_norms(deltas) / (stats.l2_norms(before) + 1e-12)
+                return stats.l2_norms(kernel_grads) * unscale, ratio
+
+            zeros = tf.zeros([len(kernels)])
+            out["grad_l2_norm"], out["update_ratio"] = _when(
+                track, step_stats, lambda: (zeros, zeros)
             )
-            out["grad_l2_norm"] = stats.norms(kernel_grads) * unscale
-            out["update_ratio"] = stats.norms(
-                [k - b for k, b in zip(kernels, before, strict=True)]
-            ) / (stats.norms(before) + 1e-12)
         return out
 
     # ---- evaluation, in cross-replica context (every worker evaluates the same weights) ------
@@ -147,31 +175,36 @@ class Trainer:
 
     # ---- many epochs in one compiled call -----------------------------------------------------
     def _run_epochs(self, first, last):
-        n, bs = self.n_train, self.batch_size
+        n, bs, nb = self.n_train, self.batch_size, self.num_batches
         total = self.cfg.epochs
         diverged = tf.constant(-1, tf.int64)
         for epoch in tf.range(first, last):
+            step = epoch + 1
             seed = tf.stack([tf.cast(self.cfg.seed, tf.int64), epoch])
             order = tf.argsort(tf.random.stateless_uniform([n], seed=seed))
             sums = tf.zeros([4])
             last_step = self._zero_step_stats()
-            for b in tf.range(self.num_batches):
+            tracked_epoch = _due(step, self.track_every, total)
+            for b in tf.range(nb):
                 idx = order[b * bs : tf.minimum((b + 1) * bs, n)]
-                last_step = self._reduce(self.strategy.run(self._step, args=(idx,)))
+                track = _and(tracked_epoch, True if nb == 1 else tf.equal(b, nb - 1))
+                last_step = self._reduce(self.strategy.run(self._step, args=(idx, track)))
                 sums += last_step["sums"]
             # Train metrics as Keras fit reports them: means over the epoch's training batches
             # (training mode, Dropout active). Validation: a full pass in inference mode.
             train = sums / n
             val, acts = self._evaluate(
-                self.x_val, self.y_val, probe=self.log_every > 0 or self.hist_every > 0
+                self.x_val, self.y_val, probe=bool(self.stats_every or self.hist_every)
             )
             row = self._history_row(train, val)
             self.history.scatter_nd_update([[epoch]], [row])
             self.epoch.assign(epoch + 1)
-            step = epoch + 1
-            if self.log_every > 0 and (step % self.log_every == 0 or step == total):
-                self._write_scalars(step, row, last_step, acts)
-            if self.hist_every > 0 and (step % self.hist_every == 0 or step == total):
+            # Python booleans when the cadence is 1 or 0: no graph branch at all.
+            if _due(step, self.log_every, total):
+                self._write_epoch_scalars(step, row)
+            if _due(step, self.stats_every, total):
+                self._write_layer_stats(step, last_step, acts)
+            if _due(step, self.hist_every, total):
                 self._write_histograms(step, acts)
             if not tf.reduce_all(tf.math.is_finite(row)):
                 diverged = epoch
@@ -195,68 +228,47 @@ class Trainer:
     @tf.autograph.experimental.do_not_convert
     def _zero_step_stats(self):
         out = {"sums": tf.zeros([4])}
-        if self.track:
+        if self.track_every:
             n = len(self.model.kernel_layers())
             out["grad_l2_norm"] = tf.zeros([n])
             out["update_ratio"] = tf.zeros([n])
         return out
 
     @tf.autograph.experimental.do_not_convert
-    def _write_scalars(self, step, row, last_step, acts):
-        pen = row[COL["penalty_l1"]] + row[COL["penalty_l2"]]
-        split_tags = [
-            "loss/data",
-            "loss/penalty",
-            "loss/penalty_l1",
-            "loss/penalty_l2",
-            "loss/total",
-            "metrics/accuracy",
-            "metrics/mse",
-        ]
+    def _write_epoch_scalars(self, step, row):
+        """Losses and metrics under the same tags for train/ and val/; learning rate and gap."""
+        r = dict(zip(HISTORY, tf.unstack(row), strict=True))  # one op, not one slice per value
+        pen = r["penalty_l1"] + r["penalty_l2"]
         for writer, split in ((self.writers.train, "train"), (self.writers.val, "val")):
-            data = row[COL[f"{split}_data_loss"]]
-            write_scalars(
-                writer,
-                split_tags,
-                tf.stack(
-                    [
-                        data,
-                        pen,
-                        row[COL["penalty_l1"]],
-                        row[COL["penalty_l2"]],
-                        data + pen,
-                        row[COL[f"{split}_accuracy"]],
-                        row[COL[f"{split}_mse"]],
-                    ]
-                ),
-                step,
-            )
-        tags = ["optim/learning_rate", "metrics/generalization_gap"]
-        values = [
-            tf.stack(
-                [row[COL["learning_rate"]], row[COL["val_data_loss"]] - row[COL["train_data_loss"]]]
-            )
-        ]
-        groups = [
-            (
-                "weights",
-                stats.weight_stats_many(
-                    [layer.kernel for _, layer in self.model.kernel_layers()],
-                    self.cfg.sparsity_threshold,
-                ),
-                [n for n, _ in self.model.kernel_layers()],
-            )
-        ]
-        groups.append(
-            ("weights", {k: last_step[k] for k in ("grad_l2_norm", "update_ratio")}, groups[0][2])
+            data = r[f"{split}_data_loss"]
+            values = [data, pen, r["penalty_l1"], r["penalty_l2"], data + pen]
+            values += [r[f"{split}_accuracy"], r[f"{split}_mse"]]
+            write_scalars(writer, SPLIT_TAGS, tf.stack(values), step)
+        gap = r["val_data_loss"] - r["train_data_loss"]
+        write_scalars(
+            self.writers.root,
+            ["optim/learning_rate", "metrics/generalization_gap"],
+            tf.stack([r["learning_rate"], gap]),
+            step,
         )
-        groups.append(("activations", stats.activation_stats_many(list(acts.values())), list(acts)))
+
+    @tf.autograph.experimental.do_not_convert
+    def _write_layer_stats(self, step, last_step, acts):
+        """Per-layer statistics of weights, the last step, activations and BatchNorm layers."""
+        names = [n for n, _ in self.model.kernel_layers()]
+        kernels = [layer.kernel for _, layer in self.model.kernel_layers()]
+        groups = [
+            ("weights", stats.weight_stats_many(kernels, self.cfg.sparsity_threshold), names),
+            ("weights", {k: last_step[k] for k in ("grad_l2_norm", "update_ratio")}, names),
+            ("activations", stats.activation_stats_many(list(acts.values())), list(acts)),
+        ]
         for name, bn in self.model.batchnorm_layers():
             gap = stats.batchnorm_gap(acts[name], bn)
             groups.append(("batchnorm", {k: v[None] for k, v in gap.items()}, [name]))
-        for prefix, by_stat, names in groups:
+        tags, values = [], []
+        for prefix, by_stat, layer_names in groups:
             for key, vector in by_stat.items():
-                tags += [f"{prefix}/{name}/{key}" for name in names]
+                tags += [f"{prefix}/{name}/{key}" for name in layer_names]
                 values.append(vector)
         write_scalars(self.writers.root, tags, tf.concat(values, 0), step)
 
@@ -276,3 +288,26 @@ class Trainer:
         """Metrics of a finished epoch (0-based) from the history, as Python floats."""
         row = self.history[epoch_index].numpy()
         return {name: float(row[i]) for i, name in enumerate(HISTORY)}
+
+
+# ---- cadence: Python booleans where the answer is the same every epoch ----------------------
+def _due(step, every, total):
+    """Whether epoch `step` (1-based) is on a cadence of `every` epochs (the last one always is)."""
+    if every <= 1:
+        return every == 1
+    return tf.logical_or(tf.equal(step % every, 0), tf.equal(step, total))
+
+
+def _and(a, b):
+    if isinstance(a, bool):
+        return b if a else False
+    if isinstance(b, bool):
+        return a if b else False
+    return tf.logical_and(a, b)
+
+
+def _when(pred, true_fn, false_fn):
+    """tf.cond, decided while tracing when `pred` is a Python bool."""
+    if isinstance(pred, bool):
+        return true_fn() if pred else false_fn()
+    return tf.cond(pred, true_fn, false_fn)
