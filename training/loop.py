@@ -202,7 +202,7 @@ class Trainer:
             # Python booleans when the cadence is 1 or 0: no graph branch at all.
             if _due(step, self.log_every, total):
                 self._write_epoch_scalars(step, row)
-            if _due(step, self.stats_every, total):
+            if self.stats_every and tracked_epoch:  # the chief writes what all tracked
                 self._write_layer_stats(step, last_step, acts)
             if _due(step, self.hist_every, total):
                 self._write_histograms(step, acts)
