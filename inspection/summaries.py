@@ -100,8 +100,8 @@ def write_histograms(writer, tags, stats, limits, counts, step):
     """
     n, bins = len(tags), int(limits.shape[1])
     histos = tf.io.encode_proto(
-        sizes=tf.tile([[1, 1, 1, 1, 1, bins, bins]], [n, 1]),
-        values=[stats[:, i : i + 1] for i in range(5)] + [limits, counts],
+        sizes=np.tile([[1, 1, 1, 1, 1, bins, bins]], [n, 1]).astype(np.int32),
+        values=tf.split(stats, 5, axis=1) + [limits, counts],
         field_names=["min", "max", "num", "sum", "sum_squares", "bucket_limit", "bucket"],
         message_type="tensorflow.HistogramProto",
     )

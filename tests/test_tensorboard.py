@@ -45,6 +45,39 @@ def test_activation_stats_saturation_and_dead_units():
     assert float(stats.activation_stats(conv)["dead"]) == pytest.approx(0.5)  # per channel
 
 
+def test_many_layers_at_once_match_each_layer_alone():
+    # What the compiled loop computes (all layers stacked) against NumPy, layer by layer: a dense
+    # and a conv kernel, a dense activation and a conv map (its units are channels).
+    rng = np.random.default_rng(0)
+    dense = rng.normal(size=(5, 3)).astype(np.float32) * (rng.random((5, 3)) > 0.4)
+    conv = rng.normal(scale=1e-3, size=(3, 3, 2, 4)).astype(np.float32)
+    w = stats.weight_stats_many([tf.constant(dense), tf.constant(conv)], 1e-3)
+    for i, k in enumerate((dense, conv)):
+        a = np.abs(k)
+        assert float(w["l1_norm"][i]) == pytest.approx(a.sum(), rel=1e-5)
+        assert float(w["l2_norm"][i]) == pytest.approx(np.sqrt((k**2).sum()), rel=1e-5)
+        assert float(w["max_abs"][i]) == pytest.approx(a.max())
+        assert float(w["sparsity"][i]) == pytest.approx((a < 1e-3).mean())
+        assert float(w["zero_fraction"][i]) == pytest.approx((k == 0).mean())
+    hidden = np.tanh(rng.normal(scale=3, size=(6, 4))).astype(np.float32)
+    hidden[:, 2] = 0.0  # a dead unit
+    fmap = np.maximum(rng.normal(size=(2, 3, 3, 3)), 0).astype(np.float32)
+    fmap[..., 1] = 0.0  # a dead channel
+    act = stats.activation_stats_many([tf.constant(hidden), tf.constant(fmap)])
+    for i, a in enumerate((hidden, fmap)):
+        units = a.reshape(-1, a.shape[-1])
+        assert float(act["mean"][i]) == pytest.approx(a.mean(), rel=1e-5)
+        assert float(act["std"][i]) == pytest.approx(a.std(), rel=1e-5)
+        assert float(act["saturated"][i]) == pytest.approx((np.abs(a) > 0.99).mean())
+        assert float(act["dead"][i]) == pytest.approx((~units.any(axis=0)).mean())
+    assert [float(x) for x in act["dead"]] == [0.25, pytest.approx(1 / 3)]
+    np.testing.assert_allclose(
+        stats.l2_norms([tf.constant(dense), tf.constant(conv)]),
+        [np.sqrt((dense**2).sum()), np.sqrt((conv**2).sum())],
+        rtol=1e-5,
+    )
+
+
 def test_histograms_of_several_tensors_at_once():
     a = tf.constant([[0.0, 1.0], [2.0, 3.0]])
     b = tf.constant([5.0, 5.0, 5.0])  # constant: one thin bucket

@@ -138,8 +138,7 @@ class Trainer:
                 if self.loss_scaled:
                     unscale = 1.0 / tf.cast(self.optimizer.scale_loss(1.0), tf.float32)
                 deltas = [k - b for k, b in zip(kernels, before, strict=True)]
-                grad_norms = tf.stack([stats.l2_norm(g) for g in kernel_grads]) * unscale
-                return grad_norms, tf.stack([stats.l2_norm(d) for d in deltas])
+                return stats.l2_norms(kernel_grads) * unscale, stats.l2_norms(deltas)
 
             zeros = tf.zeros([len(kernels)])
             out["grad_l2_norm"], out["update_l2_norm"] = _when(
@@ -257,14 +256,14 @@ class Trainer:
         """Per-layer statistics of weights, the last step, activations and BatchNorm layers."""
         names = [n for n, _ in self.model.kernel_layers()]
         kernels = [layer.kernel for _, layer in self.model.kernel_layers()]
-        weights = stats.many(stats.weight_stats, kernels, self.cfg.sparsity_threshold)
+        weights = stats.weight_stats_many(kernels, self.cfg.sparsity_threshold)
         # The last step's update relative to the weights it produced (the epoch's weights).
         ratio = last_step["update_l2_norm"] / (weights["l2_norm"] + 1e-12)
         updates = {"grad_l2_norm": last_step["grad_l2_norm"], "update_ratio": ratio}
         groups = [
             ("weights", weights, names),
             ("weights", updates, names),
-            ("activations", stats.many(stats.activation_stats, list(acts.values())), list(acts)),
+            ("activations", stats.activation_stats_many(list(acts.values())), list(acts)),
         ]
         for name, bn in self.model.batchnorm_layers():
             gap = stats.batchnorm_gap(acts[name], bn)
