@@ -88,15 +88,25 @@ def _worker(index, ports, args):
 
 
 def test_two_workers_via_tf_config_equal_one_process(logdir):
-    run_train(*ARGS, f"--logdir={logdir}", "--run_name=single", check=0)
+    # With step statistics every 5 epochs: the workers sum their kernel gradients on those
+    # steps only, inside a graph branch that both take.
+    args = [a for a in ARGS if a != "--log_every=0"]
+    args += ["--stats_every=5", "--hist_every=0", f"--logdir={logdir}"]
+    run_train(*args, "--run_name=single", check=0)
     ports = _free_ports(2)
-    args = [*ARGS, f"--logdir={logdir}", "--run_name=multi", "--cluster_timeout=90"]
-    workers = [_worker(i, ports, args) for i in range(2)]
+    workers = [
+        _worker(i, ports, [*args, "--run_name=multi", "--cluster_timeout=90"]) for i in (0, 1)
+    ]
     outs = [w.communicate(timeout=240) for w in workers]
     assert [w.returncode for w in workers] == [0, 0], outs[0][1][-3000:] + outs[1][1][-3000:]
     assert "worker:0 of 2 workers, 2 replicas" in outs[0][1]
     assert outs[0][0].startswith("Loss is") and outs[1][0] == ""  # only the chief reports
     assert_close_runs(logdir / "single", logdir / "multi", atol=1e-5)
+    one, two = read_scalars(logdir / "single"), read_scalars(logdir / "multi")
+    for key in ["grad_l2_norm", "update_ratio"]:
+        a, b = one[f"weights/dense2/{key}"], two[f"weights/dense2/{key}"]
+        assert [s for s, _ in a] == [s for s, _ in b] == [5, 10, 15]
+        np.testing.assert_allclose([v for _, v in a], [v for _, v in b], rtol=1e-3)
 
 
 def test_a_worker_without_peers_gives_up_after_cluster_timeout(logdir):

@@ -81,9 +81,10 @@ class Trainer:
     # code they call) would cost seconds of tracing for nothing.
     # ---- one train step, in replica context -------------------------------------------------
     @tf.autograph.experimental.do_not_convert
-    def _replica_step(self, idx, track):
-        """One optimizer step; when `track` (a bool or a bool tensor) also its per-kernel
-        gradient norm and update ratio."""
+    def _replica_step(self, idx):
+        """One optimizer step on this replica's slice of batch `idx`: metric sums, and the
+        kernels' local gradients for the step statistics (summed across replicas only on the
+        tracked steps, in cross-replica code)."""
         ctx = tf.distribute.get_replica_context()
         replicas = ctx.num_replicas_in_sync
         rid = tf.cast(ctx.replica_id_in_sync_group, tf.int32)
@@ -103,22 +104,6 @@ class Trainer:
             loss = data_loss + tf.nn.scale_regularization_loss(penalty)
             target = self.optimizer.scale_loss(loss) if self.loss_scaled else loss
         grads = tape.gradient(target, variables)
-        if self.track_every:
-            kernels = [layer.kernel for _, layer in self.model.kernel_layers()]
-            by_id = {id(v): g for g, v in zip(grads, variables, strict=True)}
-            kernel_grads = [by_id[id(k)] for k in kernels]
-            if replicas > 1:  # the norm of the applied (summed) gradient, not the local one
-                # On every step: a collective cannot sit in a branch of replica code.
-                kernel_grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, kernel_grads)
-            # The weights before the update, on tracked steps only: holding them makes the
-            # update copy each kernel instead of writing it in place. (XLA wants both branches
-            # to give the same shapes.)
-            shape = (lambda k: k.shape) if self.cfg.xla else (lambda k: [0])
-            before = _when(
-                track,
-                lambda: [tf.identity(k) for k in kernels],
-                lambda: [tf.zeros(shape(k), k.dtype) for k in kernels],
-            )
         self.optimizer.apply_gradients(zip(grads, variables, strict=True))
         hits = tf.equal(tf.argmax(logits, -1), tf.argmax(y, -1))
         out = {
@@ -132,18 +117,8 @@ class Trainer:
             )
         }
         if self.track_every:
-
-            def step_stats():
-                unscale = 1.0
-                if self.loss_scaled:
-                    unscale = 1.0 / tf.cast(self.optimizer.scale_loss(1.0), tf.float32)
-                deltas = [k - b for k, b in zip(kernels, before, strict=True)]
-                return stats.l2_norms(kernel_grads) * unscale, stats.l2_norms(deltas)
-
-            zeros = tf.zeros([len(kernels)])
-            out["grad_l2_norm"], out["update_l2_norm"] = _when(
-                track, step_stats, lambda: (zeros, zeros)
-            )
+            by_id = {id(v): g for g, v in zip(grads, variables, strict=True)}
+            out["kernel_grads"] = [by_id[id(k)] for k in self._kernels()]
         return out
 
     # ---- evaluation, in cross-replica context (every worker evaluates the same weights) ------
@@ -187,8 +162,11 @@ class Trainer:
             for b in tf.range(nb):
                 idx = order[b * bs : tf.minimum((b + 1) * bs, n)]
                 track = _and(tracked_epoch, True if nb == 1 else tf.equal(b, nb - 1))
-                last_step = self._reduce(self.strategy.run(self._step, args=(idx, track)))
-                sums += last_step["sums"]
+                before = self._weights_before(track)
+                out = self.strategy.run(self._step, args=(idx,))
+                sums += self.strategy.reduce("SUM", out["sums"], axis=None)
+                if self.track_every:
+                    last_step = self._step_stats(track, out["kernel_grads"], before, last_step)
             # Train metrics as Keras fit reports them: means over the epoch's training batches
             # (training mode, Dropout active). Validation: a full pass in inference mode.
             train = sums / n
@@ -210,13 +188,41 @@ class Trainer:
                 break
         return diverged
 
+    # ---- step statistics of the tracked step, in cross-replica code ------------------------------
+    # Here rather than in the replica step: a collective cannot sit in a branch of replica code,
+    # so summing the gradients there would cost an all-reduce on every step.
+    def _kernels(self):
+        return [layer.kernel for _, layer in self.model.kernel_layers()]
+
     @tf.autograph.experimental.do_not_convert
-    def _reduce(self, per_replica):
-        """Metric sums added over replicas; statistics (equal on every replica) averaged."""
-        return {
-            k: self.strategy.reduce("SUM" if k == "sums" else "MEAN", v, axis=None)
-            for k, v in per_replica.items()
-        }
+    def _weights_before(self, track):
+        """The kernels before the step, on tracked steps only: holding them makes the update
+        copy each kernel instead of writing it in place."""
+        if not self.track_every:
+            return None
+        kernels = self._kernels()
+        return _when(
+            track,
+            lambda: [tf.identity(k) for k in kernels],
+            lambda: [tf.zeros([0], k.dtype) for k in kernels],
+        )
+
+    @tf.autograph.experimental.do_not_convert
+    def _step_stats(self, track, kernel_grads, before, previous):
+        """Norms of the applied (summed) kernel gradients and of the kernels' updates."""
+
+        def compute():
+            grads = [self.strategy.reduce("SUM", g, axis=None) for g in kernel_grads]
+            unscale = 1.0
+            if self.loss_scaled:
+                unscale = 1.0 / tf.cast(self.optimizer.scale_loss(1.0), tf.float32)
+            deltas = [k - b for k, b in zip(self._kernels(), before, strict=True)]
+            return {
+                "grad_l2_norm": stats.l2_norms(grads) * unscale,
+                "update_l2_norm": stats.l2_norms(deltas),
+            }
+
+        return _when(track, compute, lambda: previous)
 
     @tf.autograph.experimental.do_not_convert
     def _history_row(self, train, val):
@@ -226,12 +232,10 @@ class Trainer:
 
     @tf.autograph.experimental.do_not_convert
     def _zero_step_stats(self):
-        out = {"sums": tf.zeros([4])}
-        if self.track_every:
-            n = len(self.model.kernel_layers())
-            out["grad_l2_norm"] = tf.zeros([n])
-            out["update_l2_norm"] = tf.zeros([n])
-        return out
+        if not self.track_every:
+            return {}
+        zeros = tf.zeros([len(self.model.kernel_layers())])
+        return {"grad_l2_norm": zeros, "update_l2_norm": zeros}
 
     @tf.autograph.experimental.do_not_convert
     def _write_epoch_scalars(self, step, row):
