@@ -133,10 +133,13 @@ def main():
     logging.set_verbosity(logging.WARNING)
     with tempfile.TemporaryDirectory() as logdir:
         ours(["--epochs=2"], logdir)  # warm-up
-        in_process = measure(ours, args.repeats, logdir)
-        whole = measure(command, args.process_repeats, logdir)
-        show("in-process train():", in_process)
-        show("command (python train.py, start to exit):", whole)
+        if args.repeats:
+            show("in-process train():", measure(ours, args.repeats, logdir))
+        if args.process_repeats:
+            show(
+                "command (python train.py, start to exit):",
+                measure(command, args.process_repeats, logdir),
+            )
         print("target: default cadence / --log_every=0 <= 1.10")
         if args.pieces:
             pieces(args.pieces, logdir)
