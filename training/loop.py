@@ -259,8 +259,7 @@ class Trainer:
     def _write_layer_stats(self, step, last_step, acts):
         """Per-layer statistics of weights, the last step, activations and BatchNorm layers."""
         names = [n for n, _ in self.model.kernel_layers()]
-        kernels = [layer.kernel for _, layer in self.model.kernel_layers()]
-        weights = stats.weight_stats_many(kernels, self.cfg.sparsity_threshold)
+        weights = stats.weight_stats_many(self._kernels(), self.cfg.sparsity_threshold)
         # The last step's update relative to the weights it produced (the epoch's weights).
         ratio = last_step["update_l2_norm"] / (weights["l2_norm"] + 1e-12)
         updates = {"grad_l2_norm": last_step["grad_l2_norm"], "update_ratio": ratio}
