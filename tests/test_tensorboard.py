@@ -13,7 +13,7 @@ import pytest
 import tensorflow as tf
 
 from inspection import stats
-from tests.conftest import read_metrics, read_scalars, run_train
+from tests.conftest import ROOT, read_metrics, read_scalars, run_train
 
 
 def test_weight_stats_on_hand_made_weights():
@@ -289,3 +289,46 @@ def test_step_statistics_obey_sgd_and_the_cadence(logdir):
 def test_summaries_off_write_no_event_files(logdir):
     run_train("--epochs=3", "--log_every=0", f"--logdir={logdir}", "--run_name=quiet", check=0)
     assert not list((logdir / "quiet").rglob("events.out.tfevents*"))
+
+
+def test_a_killed_and_resumed_run_shows_each_epoch_once(logdir, tensorboard):
+    # SIGKILL leaves events of epochs past the last checkpoint on disk; the resumed run writes
+    # those epochs again. TensorBoard's data server takes a step going back as a restart and
+    # keeps the newer points, so the curves match the run's history, each epoch once.
+    args = ["--epochs=120", "--batch_size=8", "--checkpoint_every=40", "--hist_every=0"]
+    args += [f"--logdir={logdir}", "--run_name=k"]
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "train.py"), *args],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+    def val_steps():
+        try:
+            return [s for s, _ in read_scalars(logdir / "k" / "val").get("metrics/accuracy", [])]
+        except (tf.errors.DataLossError, tf.errors.NotFoundError):  # a file being written
+            return []
+
+    deadline = time.time() + 120
+    while max(val_steps(), default=0) < 45:  # five epochs past the checkpoint at 40
+        assert proc.poll() is None, proc.communicate()[1][-3000:]
+        assert time.time() < deadline, "the run wrote no events past epoch 45"
+        time.sleep(0.05)
+    proc.kill()
+    proc.communicate()
+    written = val_steps()
+    run_train(*args, check=0)
+    m = read_metrics(logdir / "k")
+    assert m["resumed_from_epoch"] < max(written)  # so some epochs are on disk twice
+    assert len(val_steps()) > 120
+
+    def shown():
+        points = _get(base, "/data/plugin/scalars/scalars", run="k/val", tag="metrics/accuracy")
+        return points if points[-1][1] == 120 else None
+
+    base = tensorboard
+    points = _wait_for(shown)
+    assert [p[1] for p in points] == list(range(1, 121))
+    np.testing.assert_allclose([p[2] for p in points], m["history"]["val_accuracy"], rtol=1e-6)
