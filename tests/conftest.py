@@ -36,16 +36,24 @@ def read_metrics(run_dir):
     return json.loads((Path(run_dir) / "metrics.json").read_text())
 
 
-def read_scalars(run_dir):
-    """{tag: [(step, value)]} from the event files of a run's root TensorBoard writer."""
+def read_scalars(run_dir, cut_records_end_a_file=False):
+    """{tag: [(step, value)]} from the event files of a run's TensorBoard writer at `run_dir`.
+
+    With `cut_records_end_a_file`, a record cut short (being written, or by a kill) ends its
+    file's events instead of failing.
+    """
     import tensorflow as tf
 
     out = {}
     for path in sorted(Path(run_dir).glob("events.out.tfevents*")):
-        for event in tf.compat.v1.train.summary_iterator(str(path)):
-            for v in event.summary.value:
-                if v.WhichOneof("value") == "simple_value":
-                    out.setdefault(v.tag, []).append((event.step, v.simple_value))
+        try:
+            for event in tf.compat.v1.train.summary_iterator(str(path)):
+                for v in event.summary.value:
+                    if v.WhichOneof("value") == "simple_value":
+                        out.setdefault(v.tag, []).append((event.step, v.simple_value))
+        except tf.errors.DataLossError:
+            if not cut_records_end_a_file:
+                raise
     return out
 
 

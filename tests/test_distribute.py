@@ -44,10 +44,15 @@ def assert_close_runs(a_dir, b_dir, atol):
         )
 
 
+def _with_step_statistics(logdir):
+    """ARGS with per-layer statistics every 5 epochs (and no histograms), into `logdir`."""
+    args = [a for a in ARGS if a != "--log_every=0"]
+    return [*args, "--stats_every=5", "--hist_every=0", f"--logdir={logdir}"]
+
+
 def test_mirrored_over_two_logical_cpus_equals_one_device(logdir):
     # With per-layer statistics every 5 epochs: the gradient norm is that of the summed gradient.
-    args = [a for a in ARGS if a != "--log_every=0"]
-    args += ["--stats_every=5", "--hist_every=0", f"--logdir={logdir}"]
+    args = _with_step_statistics(logdir)
     run_train(*args, "--run_name=one", check=0)
     two = run_train(*args, "--cpu_devices=2", "--run_name=two", check=0)
     assert "MirroredStrategy over 2 CPUs" in two.stderr
@@ -90,8 +95,7 @@ def _worker(index, ports, args):
 def test_two_workers_via_tf_config_equal_one_process(logdir):
     # With step statistics every 5 epochs: the workers sum their kernel gradients on those
     # steps only, inside a graph branch that both take.
-    args = [a for a in ARGS if a != "--log_every=0"]
-    args += ["--stats_every=5", "--hist_every=0", f"--logdir={logdir}"]
+    args = _with_step_statistics(logdir)
     run_train(*args, "--run_name=single", check=0)
     ports = _free_ports(2)
     workers = [

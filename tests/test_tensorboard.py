@@ -305,16 +305,9 @@ def test_a_killed_and_resumed_run_shows_each_epoch_once(logdir, tensorboard):
         text=True,
     )
 
-    def val_steps():
-        steps = []
-        for path in sorted((logdir / "k" / "val").glob("events.out.tfevents*")):
-            try:
-                for event in tf.compat.v1.train.summary_iterator(str(path)):
-                    tags = [v.tag for v in event.summary.value]
-                    steps += [event.step] if "metrics/accuracy" in tags else []
-            except tf.errors.DataLossError:  # a record being written, or cut by the kill
-                pass
-        return steps
+    def val_steps():  # the files may end in a record being written, or cut by the kill
+        scalars = read_scalars(logdir / "k" / "val", cut_records_end_a_file=True)
+        return [s for s, _ in scalars.get("metrics/accuracy", [])]
 
     deadline = time.time() + 120
     while max(val_steps(), default=0) < 45:  # five epochs past the checkpoint at 40
