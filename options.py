@@ -1,11 +1,17 @@
 """Command-line flags of train.py, their validators, and the run configuration they produce."""
 
 import dataclasses
+import hashlib
 import json
+import math
 
 from absl import flags
 
-REG_NAMES = ("none", "l1", "l2", "dropout", "batchnorm")
+import regularizers
+from errors import UserError
+
+ACTIVATIONS = ["tanh", "relu", "elu", "sigmoid", "gelu"]
+OPTIMIZERS = ["sgd", "momentum", "adam", "adamw", "rmsprop"]
 
 # Flags that describe what is trained; the rest (where, how often to log) may change on resume.
 RESUME_INSENSITIVE = (
@@ -26,9 +32,67 @@ RESUME_INSENSITIVE = (
     "flagfile",
 )
 
+# --help lists the flags in these groups (the regularizers' own flags join "regularizers").
+GROUPS = {
+    "data": [
+        "dataset",
+        "test_fraction",
+        "val_fraction",
+        "validate_on",
+        "train_size",
+        "label_noise",
+        "label_column",
+        "data_dir",
+        "train_split",
+        "test_split",
+    ],
+    "model": ["model", "hidden", "conv_filters", "cnn_dense", "activation", "last_activation"],
+    "regularizers": ["reg", "all_layers", "layers", "regularizer"],
+    "optimization": [
+        "epochs",
+        "batch_size",
+        "optimizer",
+        "learning_rate",
+        "momentum",
+        "nesterov",
+        "lr_schedule",
+        "warmup_epochs",
+        "lr_decay_epochs",
+        "lr_decay_factor",
+        "early_stopping_patience",
+        "early_stopping_min_delta",
+        "early_stopping_monitor",
+        "seed",
+        "on_nan",
+        "rollback_lr_factor",
+        "max_rollbacks",
+    ],
+    "logging and checkpoints": [
+        "logdir",
+        "run_name",
+        "log_every",
+        "stats_every",
+        "hist_every",
+        "sparsity_threshold",
+        "checkpoint_every",
+        "keep_checkpoints",
+        "progress",
+    ],
+    "devices and cluster": [
+        "device",
+        "gpus",
+        "cpu_devices",
+        "mixed_precision",
+        "xla",
+        "cluster",
+        "cluster_timeout",
+        "port_base",
+    ],
+}
 
-def _floats(text):
-    return [float(v) for v in text.split(",") if v.strip()]
+MAX_EPOCHS = 1_000_000  # the per-epoch history is allocated up front
+MAX_SEED = 2**31 - 1
+MAX_WIDTH = 65_536
 
 
 def define_flags(fv=flags.FLAGS):
@@ -41,18 +105,47 @@ def define_flags(fv=flags.FLAGS):
         "iris|wine|breast_cancer|digits (scikit-learn, offline), tfds:<name>, or csv:<path>.",
         **d,
     )
+    flags.DEFINE_float(
+        "test_fraction", 0.2, "Test fraction held out (stratified) of sklearn and CSV data.", **d
+    )
+    flags.DEFINE_float(
+        "val_fraction",
+        0.2,
+        "Validation fraction held out (stratified, seeded) of the training data; validation "
+        "drives the val curves, the best epoch, early stopping and NaN rollback.",
+        **d,
+    )
+    flags.DEFINE_enum(
+        "validate_on",
+        "val",
+        ["val", "test"],
+        "val: a held-out validation split (--val_fraction). test: validate on the test split, "
+        "as the tutorial did (its configs/ say so); no selection is then honest.",
+        **d,
+    )
+    flags.DEFINE_integer(
+        "train_size",
+        0,
+        "Train on a stratified, seeded subsample of N training rows (0: all). The validation "
+        "and test splits do not change.",
+        **d,
+    )
+    flags.DEFINE_float(
+        "label_noise",
+        0.0,
+        "Flip this seeded fraction of training and validation labels to another class (test "
+        "labels stay clean).",
+        **d,
+    )
+    flags.DEFINE_string("label_column", "label", "Label column of a csv:<path> dataset.", **d)
     flags.DEFINE_string("data_dir", None, "tensorflow-datasets data_dir for tfds:<name>.", **d)
     flags.DEFINE_string("train_split", "train", "tfds split used for training.", **d)
     flags.DEFINE_string(
         "test_split",
         "",
-        "tfds split used for validation/test; empty: 'test' if the dataset has one, else the "
-        "last --test_fraction of --train_split.",
+        "tfds split used for test; empty: 'test' if the dataset has one, else the last "
+        "--test_fraction of --train_split.",
         **d,
-    )
-    flags.DEFINE_string("label_column", "label", "Label column of a csv:<path> dataset.", **d)
-    flags.DEFINE_float(
-        "test_fraction", 0.2, "Held-out fraction (stratified) for sklearn and CSV data.", **d
     )
     # The model.
     flags.DEFINE_string("model", "mlp", "mlp (the tutorial's) or cnn (image data).", **d)
@@ -60,46 +153,91 @@ def define_flags(fv=flags.FLAGS):
     flags.DEFINE_list("conv_filters", ["32", "64"], "CNN conv block filters.", **d)
     flags.DEFINE_list("cnn_dense", ["128"], "CNN dense hidden widths after the conv blocks.", **d)
     flags.DEFINE_enum(
-        "activation",
-        "tanh",
-        ["tanh", "relu", "elu", "sigmoid", "gelu"],
-        "Activation of every hidden layer but the last.",
-        **d,
+        "activation", "tanh", ACTIVATIONS, "Activation of every hidden layer but the last.", **d
     )
     flags.DEFINE_enum(
         "last_activation",
         "relu",
-        ["tanh", "relu", "elu", "sigmoid", "gelu"],
+        ACTIVATIONS,
         "Activation of the last hidden layer (the tutorial uses relu there).",
         **d,
     )
     # Regularization.
+    names = ",".join(["none", *regularizers.REGISTRY])
     flags.DEFINE_list(
         "reg",
         ["none"],
-        "Comma list of none,l1,l2,dropout,batchnorm (they combine). Without --all_layers or "
-        "--layers each goes where the tutorial put it: L1/L2 on the first Dense, Dropout after "
-        "the first hidden layer, BatchNorm after the second.",
+        f"Comma list of {names} (they combine). Without --all_layers or --layers each goes "
+        "where the tutorial put it: L1/L2 on the first Dense, Dropout after the first hidden "
+        "layer, BatchNorm after the second.",
         **d,
     )
-    flags.DEFINE_bool("all_layers", False, "Put each --reg on every hidden layer.", **d)
+    flags.DEFINE_bool("all_layers", False, "Put each placed --reg on every hidden layer.", **d)
     flags.DEFINE_list(
-        "layers", [], "Hidden-layer indices (0-based) that get each --reg, e.g. 0,2.", **d
+        "layers", [], "Hidden-layer indices (0-based) that get each placed --reg, e.g. 0,2.", **d
     )
-    flags.DEFINE_float("l1", 0.01, "L1 strength: penalty = l1 * sum|w| (Keras's 'l1').", **d)
-    flags.DEFINE_float("l2", 0.01, "L2 strength: penalty = l2 * sum w^2 (Keras's 'l2').", **d)
-    flags.DEFINE_list(
-        "dropout_rate",
-        ["0.5"],
-        "Dropout rate: one value for every Dropout layer, or one per Dropout layer.",
+    flags.DEFINE_multi_string(
+        "regularizer",
+        [],
+        "One regularizer with its own layers and strengths, repeatable: "
+        "NAME[@LAYERS][,PARAM=VALUE...], LAYERS = all | 2 | 0-1 | 0+2, list values joined by + "
+        "(e.g. --regularizer=l1@0-1,l1=0.001 --regularizer=dropout@all,dropout_rate=0.3).",
         **d,
     )
+    for _, p in regularizers.all_params():
+        _define_param(p, fv)
     # Optimization.
     flags.DEFINE_integer("epochs", 350, "Training epochs.", **d)
     flags.DEFINE_integer("batch_size", 128, "Global batch size (over all replicas).", **d)
-    flags.DEFINE_enum("optimizer", "sgd", ["sgd", "adam", "rmsprop"], "Optimizer.", **d)
-    flags.DEFINE_float("learning_rate", 0.01, "Learning rate.", **d)
-    flags.DEFINE_integer("seed", 0, "Seed of the split, initial weights, shuffling, Dropout.", **d)
+    flags.DEFINE_enum(
+        "optimizer",
+        "sgd",
+        OPTIMIZERS,
+        "Keras optimizer: sgd, momentum (SGD with --momentum, --nesterov), adam, adamw (Adam "
+        "with decoupled --weight_decay: needs --reg=weight_decay), rmsprop.",
+        **d,
+    )
+    flags.DEFINE_float("learning_rate", 0.01, "(Peak) learning rate.", **d)
+    flags.DEFINE_float("momentum", 0.9, "Momentum of --optimizer=momentum.", **d)
+    flags.DEFINE_bool("nesterov", False, "Nesterov momentum for --optimizer=momentum.", **d)
+    flags.DEFINE_enum(
+        "lr_schedule",
+        "constant",
+        ["constant", "cosine", "step"],
+        "Learning-rate schedule over the run (Keras schedules, per step).",
+        **d,
+    )
+    flags.DEFINE_integer(
+        "warmup_epochs", 0, "Linear warm-up from 0 to --learning_rate over these epochs.", **d
+    )
+    flags.DEFINE_list(
+        "lr_decay_epochs",
+        [],
+        "--lr_schedule=step: epochs after which the rate is multiplied by --lr_decay_factor; "
+        "empty: 50% and 75% of --epochs.",
+        **d,
+    )
+    flags.DEFINE_float("lr_decay_factor", 0.1, "--lr_schedule=step: factor per decay.", **d)
+    flags.DEFINE_integer(
+        "early_stopping_patience",
+        0,
+        "Stop after this many epochs without improvement of --early_stopping_monitor on the "
+        "validation split and restore the best weights (0: off).",
+        **d,
+    )
+    flags.DEFINE_float(
+        "early_stopping_min_delta", 0.0, "Smallest change that counts as improvement.", **d
+    )
+    flags.DEFINE_enum(
+        "early_stopping_monitor",
+        "val_loss",
+        ["val_loss", "val_accuracy"],
+        "What early stopping watches (validation data loss, or accuracy).",
+        **d,
+    )
+    flags.DEFINE_integer(
+        "seed", 0, "Seed of the splits, initial weights, shuffling, Dropout, noise.", **d
+    )
     flags.DEFINE_enum(
         "on_nan",
         "stop",
@@ -129,9 +267,7 @@ def define_flags(fv=flags.FLAGS):
     flags.DEFINE_float(
         "sparsity_threshold", 1e-3, "A weight counts as sparse when |w| is below this.", **d
     )
-    flags.DEFINE_integer(
-        "checkpoint_every", 50, "Epochs between checkpoints (also the compiled-loop length).", **d
-    )
+    flags.DEFINE_integer("checkpoint_every", 50, "Epochs between checkpoints.", **d)
     flags.DEFINE_integer("keep_checkpoints", 3, "Checkpoints kept in the run directory.", **d)
     flags.DEFINE_enum(
         "progress",
@@ -175,53 +311,104 @@ def define_flags(fv=flags.FLAGS):
     _register_validators(fv)
 
 
+def _define_param(p, fv):
+    """A regularizer's Param as a flag (defined here, so it is one of train.py's key flags)."""
+    d = dict(flag_values=fv)
+    if p.kind == "float":
+        flags.DEFINE_float(p.name, p.default, p.help, **d)
+    elif p.kind == "int":
+        flags.DEFINE_integer(p.name, p.default, p.help, **d)
+    elif p.kind == "bool":
+        flags.DEFINE_bool(p.name, p.default, p.help, **d)
+    elif p.kind == "enum":
+        flags.DEFINE_enum(p.name, p.default, list(p.choices), p.help, **d)
+    else:
+        flags.DEFINE_list(p.name, [f"{v:g}" for v in p.default], p.help, **d)
+
+    def ok(value):
+        if p.kind == "float_list":
+            try:
+                value = [float(v) for v in value]
+            except ValueError:
+                return False
+        return p.valid(value)
+
+    flags.register_validator(p.name, ok, message=p.message, flag_values=fv)
+
+
 def _is_int_list(values):
     return all(v.strip().lstrip("-").isdigit() for v in values)
+
+
+def _finite(v):
+    return v is not None and math.isfinite(v)
 
 
 def _register_validators(fv):
     def check(name, predicate, message):
         flags.register_validator(name, predicate, message=message, flag_values=fv)
 
+    names = ["none", *regularizers.REGISTRY]
     check(
         "reg",
-        lambda v: set(v) <= set(REG_NAMES),
-        f"--reg takes a comma list of {','.join(REG_NAMES)}",
+        lambda v: bool(v) and set(v) <= set(names) and (v == ["none"] or "none" not in v),
+        f"--reg takes a comma list of {','.join(names)} (or none alone)",
     )
-    check("l1", lambda v: v >= 0, "--l1 must be >= 0")
-    check("l2", lambda v: v >= 0, "--l2 must be >= 0")
-    check("epochs", lambda v: v > 0, "--epochs must be > 0")
-    check("batch_size", lambda v: v > 0, "--batch_size must be > 0")
-    check("learning_rate", lambda v: v > 0, "--learning_rate must be > 0")
-    check("test_fraction", lambda v: 0 < v < 1, "--test_fraction must be in (0, 1)")
+    check("epochs", lambda v: 0 < v <= MAX_EPOCHS, f"--epochs must be in 1..{MAX_EPOCHS}")
+    check("batch_size", lambda v: 0 < v <= 2**24, "--batch_size must be in 1..16777216")
+    check("learning_rate", lambda v: _finite(v) and v > 0, "--learning_rate must be a number > 0")
+    check("momentum", lambda v: _finite(v) and 0 <= v < 1, "--momentum must be in [0, 1)")
+    check("warmup_epochs", lambda v: v >= 0, "--warmup_epochs must be >= 0")
+    check(
+        "lr_decay_epochs",
+        lambda v: _is_int_list(v) and all(int(x) > 0 for x in v),
+        "--lr_decay_epochs must be a comma list of epochs > 0, e.g. 100,150",
+    )
+    check(
+        "lr_decay_factor",
+        lambda v: _finite(v) and 0 < v <= 1,
+        "--lr_decay_factor must be in (0, 1]",
+    )
+    check("seed", lambda v: 0 <= v <= MAX_SEED, f"--seed must be in 0..{MAX_SEED}")
+    check(
+        "test_fraction",
+        lambda v: _finite(v) and 0 < v < 1,
+        "--test_fraction must be in (0, 1)",
+    )
+    check(
+        "val_fraction",
+        lambda v: _finite(v) and 0 < v < 1,
+        "--val_fraction must be in (0, 1) (--validate_on=test validates on the test split)",
+    )
+    check("train_size", lambda v: v >= 0, "--train_size must be >= 0 (0: all training rows)")
+    check("label_noise", lambda v: _finite(v) and 0 <= v < 1, "--label_noise must be in [0, 1)")
+    check("early_stopping_patience", lambda v: v >= 0, "--early_stopping_patience must be >= 0")
+    check(
+        "early_stopping_min_delta",
+        lambda v: _finite(v) and v >= 0,
+        "--early_stopping_min_delta must be >= 0",
+    )
+    widths = f"positive integers up to {MAX_WIDTH}"
     check(
         "hidden",
-        lambda v: _is_int_list(v) and all(int(x) > 0 for x in v),
-        "--hidden must be a comma list of positive integers, e.g. 512,256",
+        lambda v: bool(v) and _is_int_list(v) and all(0 < int(x) <= MAX_WIDTH for x in v),
+        f"--hidden must be a comma list of {widths}, e.g. 512,256",
     )
     check(
         "conv_filters",
-        lambda v: _is_int_list(v) and v and all(int(x) > 0 for x in v),
-        "--conv_filters must be a comma list of positive integers, e.g. 32,64",
+        lambda v: bool(v) and _is_int_list(v) and all(0 < int(x) <= MAX_WIDTH for x in v),
+        f"--conv_filters must be a comma list of {widths}, e.g. 32,64",
     )
     check(
         "cnn_dense",
-        lambda v: _is_int_list(v) and all(int(x) > 0 for x in v),
-        "--cnn_dense must be a comma list of positive integers, e.g. 128",
+        lambda v: _is_int_list(v) and all(0 < int(x) <= MAX_WIDTH for x in v),
+        f"--cnn_dense must be a comma list of {widths}, e.g. 128",
     )
     check(
         "layers",
         lambda v: _is_int_list(v) and all(int(x) >= 0 for x in v),
         "--layers must be a comma list of hidden-layer indices >= 0, e.g. 0,2",
     )
-
-    def rates_ok(v):
-        try:
-            return bool(v) and all(0 <= r < 1 for r in map(float, v))
-        except ValueError:
-            return False
-
-    check("dropout_rate", rates_ok, "--dropout_rate values must be numbers in [0, 1)")
     check("log_every", lambda v: v >= 0, "--log_every must be >= 0 (0 turns summaries off)")
     check(
         "stats_every",
@@ -229,13 +416,22 @@ def _register_validators(fv):
         "--stats_every must be >= 0 (0 turns them off)",
     )
     check("hist_every", lambda v: v >= 0, "--hist_every must be >= 0 (0 turns histograms off)")
-    check("sparsity_threshold", lambda v: v > 0, "--sparsity_threshold must be > 0")
+    check(
+        "sparsity_threshold",
+        lambda v: _finite(v) and v > 0,
+        "--sparsity_threshold must be a number > 0",
+    )
     check("checkpoint_every", lambda v: v > 0, "--checkpoint_every must be > 0")
-    check("keep_checkpoints", lambda v: v > 0, "--keep_checkpoints must be > 0")
-    check("cpu_devices", lambda v: v > 0, "--cpu_devices must be > 0")
+    check("keep_checkpoints", lambda v: 0 < v <= 1000, "--keep_checkpoints must be in 1..1000")
+    check("cpu_devices", lambda v: 0 < v <= 64, "--cpu_devices must be in 1..64")
     check("cluster_timeout", lambda v: v > 0, "--cluster_timeout must be > 0 seconds")
-    check("rollback_lr_factor", lambda v: 0 < v < 1, "--rollback_lr_factor must be in (0, 1)")
+    check(
+        "rollback_lr_factor",
+        lambda v: _finite(v) and 0 < v < 1,
+        "--rollback_lr_factor must be in (0, 1)",
+    )
     check("max_rollbacks", lambda v: v >= 0, "--max_rollbacks must be >= 0")
+    check("port_base", lambda v: 0 <= v < 65536, "--port_base must be in 0..65535")
     check(
         "gpus",
         lambda v: v == "" or _is_int_list(v.split(",")),
@@ -243,15 +439,79 @@ def _register_validators(fv):
     )
     check(
         "run_name",
-        lambda v: "/" not in v and v not in (".", ".."),
-        "--run_name must be a plain directory name (no '/')",
+        lambda v: "/" not in v and v not in (".", "..") and len(v) <= 200,
+        "--run_name must be a plain directory name (no '/', at most 200 characters)",
     )
+    check("logdir", lambda v: bool(v.strip()), "--logdir must not be empty")
     flags.register_multi_flags_validator(
         ["layers", "all_layers"],
         lambda f: not (f["layers"] and f["all_layers"]),
         message="--layers and --all_layers exclude each other: pick one",
         flag_values=fv,
     )
+
+
+# Flags that only matter when another flag says so: (flag, does it matter?, what to do).
+def _unused_flags(values):
+    regs = set(values["reg"]) - {"none"}
+    active = regs | {spec.split(",")[0].split("@")[0] for spec in values["regularizer"]}
+    placed = [r for r in regs if r in regularizers.REGISTRY and regularizers.REGISTRY[r].placed()]
+    dataset = values["dataset"]
+    rules = [
+        ("all_layers", bool(placed), "it places the --reg regularizers, and none is placed"),
+        ("layers", bool(placed), "it places the --reg regularizers, and none is placed"),
+        ("label_column", dataset.startswith("csv:"), "it applies to --dataset=csv:<path>"),
+        ("data_dir", dataset.startswith("tfds:"), "it applies to --dataset=tfds:<name>"),
+        ("train_split", dataset.startswith("tfds:"), "it applies to --dataset=tfds:<name>"),
+        ("test_split", dataset.startswith("tfds:"), "it applies to --dataset=tfds:<name>"),
+        ("val_fraction", values["validate_on"] == "val", "--validate_on=test uses no val split"),
+        ("hidden", values["model"] == "mlp", "it applies to --model=mlp"),
+        ("conv_filters", values["model"] == "cnn", "it applies to --model=cnn"),
+        ("cnn_dense", values["model"] == "cnn", "it applies to --model=cnn"),
+        ("momentum", values["optimizer"] == "momentum", "it applies to --optimizer=momentum"),
+        ("nesterov", values["optimizer"] == "momentum", "it applies to --optimizer=momentum"),
+        ("lr_decay_epochs", values["lr_schedule"] == "step", "it applies to --lr_schedule=step"),
+        ("lr_decay_factor", values["lr_schedule"] == "step", "it applies to --lr_schedule=step"),
+        (
+            "early_stopping_min_delta",
+            values["early_stopping_patience"] > 0,
+            "early stopping is off (--early_stopping_patience=0)",
+        ),
+        (
+            "early_stopping_monitor",
+            values["early_stopping_patience"] > 0,
+            "early stopping is off (--early_stopping_patience=0)",
+        ),
+        ("rollback_lr_factor", values["on_nan"] == "rollback", "it applies to --on_nan=rollback"),
+        ("max_rollbacks", values["on_nan"] == "rollback", "it applies to --on_nan=rollback"),
+        ("stats_every", values["log_every"] > 0, "summaries are off (--log_every=0)"),
+        ("hist_every", values["log_every"] > 0, "summaries are off (--log_every=0)"),
+        ("gpus", values["device"] != "cpu", "--device=cpu uses no GPU"),
+    ]
+    for name, param in regularizers.all_params():
+        rules.append((param.name, name in active, f"--reg has no {name}"))
+    return rules
+
+
+def check_consistency(fv):
+    """One clear error for a flag given on the command line that does nothing in this variant,
+    so a typo never trains the wrong variant silently."""
+    values = {name: fv[name].value for name in fv}
+    for name, matters, why in _unused_flags(values):
+        if fv[name].present and not matters:
+            raise UserError(f"--{name} does nothing here: {why}; drop it or change that")
+    if values["warmup_epochs"] >= values["epochs"]:
+        raise UserError("--warmup_epochs must be smaller than --epochs")
+    if values["optimizer"] == "adamw" and "weight_decay" not in _all_regs(values):
+        raise UserError(
+            "--optimizer=adamw is Adam with decoupled weight decay: add --reg=weight_decay "
+            "(strength --weight_decay), or use --optimizer=adam"
+        )
+
+
+def _all_regs(values):
+    specs = {spec.split(",")[0].split("@")[0] for spec in values["regularizer"]}
+    return set(values["reg"]) | specs
 
 
 @dataclasses.dataclass(frozen=True)
@@ -274,43 +534,56 @@ class RunConfig:
         """The values that must match for a run directory to be resumed."""
         return {k: v for k, v in self.values.items() if k not in RESUME_INSENSITIVE}
 
+    def variant_hash(self):
+        """8 hex digits of everything trained but the seed: equal for the seeds of a variant."""
+        identity = {k: v for k, v in self.trained_identity().items() if k != "seed"}
+        text = json.dumps(identity, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:8]
+
     def to_json(self):
         return json.dumps(self.values, indent=2, sort_keys=True)
 
 
 def config_from_flags(fv=flags.FLAGS):
+    """The RunConfig of parsed flags; raises UserError for flags that do nothing here."""
+    check_consistency(fv)
     names = sorted({f.name for f in fv.get_key_flags_for_module(__name__)})
     values = {}
     for name in names:
         value = fv[name].value
         values[name] = list(value) if isinstance(value, list | tuple) else value
-    values["hidden"] = [int(v) for v in values["hidden"]]
-    values["conv_filters"] = [int(v) for v in values["conv_filters"]]
-    values["cnn_dense"] = [int(v) for v in values["cnn_dense"]]
-    values["layers"] = [int(v) for v in values["layers"]]
-    values["dropout_rate"] = [float(v) for v in values["dropout_rate"]]
-    values["reg"] = sorted(set(values["reg"]), key=REG_NAMES.index)
+    for name in ("hidden", "conv_filters", "cnn_dense", "layers", "lr_decay_epochs"):
+        values[name] = [int(v) for v in values[name]]
+    for _, p in regularizers.all_params():
+        if p.kind == "float_list":
+            values[p.name] = [float(v) for v in values[p.name]]
+    order = ["none", *regularizers.REGISTRY]
+    values["reg"] = sorted(set(values["reg"]), key=order.index)
     if values["stats_every"] is None:
         values["stats_every"] = values["log_every"]
     return RunConfig(values)
 
 
-def default_run_name(cfg):
-    """A readable name from the flags that define the variant, plus the seed."""
-    parts = [cfg.dataset.replace(":", "-").replace("/", "-").replace(".", "-"), cfg.model]
-    regs = cfg.regs or ("none",)
-    for r in regs:
-        if r == "l1":
-            parts.append(f"l1-{cfg.l1:g}")
-        elif r == "l2":
-            parts.append(f"l2-{cfg.l2:g}")
-        elif r == "dropout":
-            parts.append("dropout-" + "-".join(f"{x:g}" for x in cfg.dropout_rate))
-        else:
-            parts.append(r)
-    if cfg.all_layers:
-        parts.append("all")
-    elif cfg.layers:
-        parts.append("layers" + "-".join(map(str, cfg.layers)))
+def default_run_name(cfg, active):
+    """A readable name from the flags that define the variant, the seed, and a short hash of
+    the whole trained configuration, so runs that differ in any trained flag never collide."""
+    parts = [cfg.dataset.replace(":", "-").replace("/", "-").replace(".", "-")[-60:], cfg.model]
+    parts += regularizers.name_parts(active, cfg)
     parts += [f"{cfg.optimizer}-{cfg.learning_rate:g}", f"bs{cfg.batch_size}", f"s{cfg.seed}"]
-    return "_".join(parts)
+    return "_".join(parts)[:150] + "_" + cfg.variant_hash()
+
+
+def help_text(fv, program="train.py"):
+    """train.py --help: the flags in groups; --helpfull lists absl's own flags too."""
+    lines = [f"usage: {program} [--flag=value ...]   (--helpfull: every flag, absl's too)", ""]
+    grouped = {k: list(v) for k, v in GROUPS.items()}
+    grouped["regularizers"] += [p.name for _, p in regularizers.all_params()]
+    for group, names in grouped.items():
+        lines.append(f"{group}:")
+        for name in names:
+            flag = fv[name]
+            default = flag.default_as_str or "''"
+            lines.append(f"  --{name} (default: {default})")
+            lines.append(f"      {flag.help}")
+        lines.append("")
+    return "\n".join(lines)

@@ -44,3 +44,12 @@ def quiet_startup():
             for line in captured.read().decode(errors="replace").splitlines():
                 if line.strip() and not _CHATTER.search(line):
                     print(line, file=sys.stderr)
+
+
+def import_tensorflow():
+    """Imports TensorFlow and Keras (once) with their start-up chatter filtered; returns TF."""
+    if "keras" not in sys.modules:
+        with quiet_startup():
+            import keras  # noqa: F401
+            import tensorflow  # noqa: F401
+    return sys.modules["tensorflow"]

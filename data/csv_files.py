@@ -6,11 +6,11 @@ import math
 import numpy as np
 from sklearn.preprocessing import LabelEncoder
 
-from data.dataset import split_tabular
+from data.dataset import Raw
 from errors import UserError
 
 
-def load(path, *, label_column, test_fraction, seed):
+def load(path, *, label_column):
     try:
         with open(path, newline="") as f:
             rows = list(csv.reader(f))
@@ -53,6 +53,8 @@ def load(path, *, label_column, test_fraction, seed):
                 raise UserError(f"{path} line {line_no}, column {col!r}: {cell!r} is not finite")
             values.append(value)
         features.append(values)
+    if not features:
+        raise UserError(f"CSV file {path} has a header but no data rows")
     if not features[0]:
         raise UserError(f"CSV file {path} has no feature columns besides {label_column!r}")
     encoder = LabelEncoder()
@@ -66,6 +68,5 @@ def load(path, *, label_column, test_fraction, seed):
             f"CSV file {path}: label column {label_column!r} holds only one class "
             f"({class_names[0]!r}); a classifier needs two or more"
         )
-    return split_tabular(
-        f"csv:{path}", np.array(features), y, class_names, test_fraction=test_fraction, seed=seed
-    )
+    feature_names = tuple(h for h in header if h != label_column)
+    return Raw(f"csv:{path}", "tabular", np.array(features), y, tuple(class_names), feature_names)

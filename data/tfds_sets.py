@@ -1,9 +1,8 @@
 """tensorflow-datasets sources, read only from prepared data (never a download during training)."""
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 
-from data.dataset import image_dataset, tabular_dataset
+from data.dataset import Raw
 from errors import UserError
 
 
@@ -20,7 +19,7 @@ def _builder(name, data_dir):
         ) from e
 
 
-def load(name, *, data_dir, train_split, test_split, test_fraction, seed):
+def load(name, *, data_dir, train_split, test_split):
     builder = _builder(name, data_dir)
     if not builder.is_prepared():
         raise UserError(
@@ -35,21 +34,19 @@ def load(name, *, data_dir, train_split, test_split, test_fraction, seed):
         )
     if not test_split and "test" in splits:
         test_split = "test"
+    if test_split and test_split.split("[")[0] not in splits:
+        raise UserError(
+            f"tfds dataset {name!r} has no split {test_split!r} "
+            f"(has: {', '.join(splits)}); set --test_split"
+        )
     x_tr, y_tr = _arrays(builder, train_split)
     features = builder.info.features  # a FeaturesDict: no .get()
     label = features["label"] if "label" in features else None  # noqa: SIM401
     num_classes = label.num_classes if label is not None else int(y_tr.max() + 1)
     class_names = label.names if label is not None else [str(i) for i in range(num_classes)]
-    full_name = f"tfds:{name}"
-    if not test_split:  # no test split: hold out a stratified, seeded fraction, as for sklearn
-        x_tr, x_te, y_tr, y_te = train_test_split(
-            x_tr, y_tr, test_size=test_fraction, random_state=seed, stratify=y_tr
-        )
-    else:
-        x_te, y_te = _arrays(builder, test_split)
-    if x_tr.ndim >= 3:
-        return image_dataset(full_name, x_tr, y_tr, x_te, y_te, class_names, scale=255.0)
-    return tabular_dataset(full_name, x_tr, y_tr, x_te, y_te, class_names)
+    test = _arrays(builder, test_split) if test_split else None  # else: held out, seeded
+    kind = "image" if x_tr.ndim >= 3 else "tabular"
+    return Raw(f"tfds:{name}", kind, x_tr, y_tr, tuple(class_names), pixel_scale=255.0, test=test)
 
 
 def _arrays(builder, split):

@@ -7,8 +7,11 @@ import numpy as np
 import tensorflow as tf
 from tensorboard.plugins.hparams import api as hp
 
+import regularizers
+
 # The final metrics listed as HParams columns (written to the run root at the end).
 HPARAM_METRICS = (
+    "final/val_accuracy",
     "final/test_accuracy",
     "final/test_data_loss",
     "final/test_mse",
@@ -22,9 +25,7 @@ HPARAMS = (
     "reg",
     "all_layers",
     "layers",
-    "l1",
-    "l2",
-    "dropout_rate",
+    "regularizer",
     "optimizer",
     "learning_rate",
     "batch_size",
@@ -32,6 +33,12 @@ HPARAMS = (
     "seed",
     "hidden",
     "mixed_precision",
+    "validate_on",
+    "val_fraction",
+    "train_size",
+    "label_noise",
+    "lr_schedule",
+    "early_stopping_patience",
 )
 
 
@@ -121,11 +128,12 @@ def _hparam_value(value):
 
 def write_run_info(writers, cfg):
     """HParams (session start) and the full configuration as a text table, at step 0."""
-    values = {k: _hparam_value(cfg.values[k]) for k in HPARAMS}
+    names = HPARAMS + tuple(p.name for _, p in regularizers.all_params())  # their strengths
+    values = {k: _hparam_value(cfg.values[k]) for k in names}
     rows = "\n".join(f"| {k} | {_hparam_value(v)} |" for k, v in sorted(cfg.values.items()))
     with writers.root.as_default():
         hp.hparams_config(
-            hparams=[hp.HParam(k) for k in HPARAMS], metrics=[hp.Metric(m) for m in HPARAM_METRICS]
+            hparams=[hp.HParam(k) for k in names], metrics=[hp.Metric(m) for m in HPARAM_METRICS]
         )
         hp.hparams(values, trial_id=None)
         tf.summary.text("config", "| flag | value |\n|---|---|\n" + rows, step=0)

@@ -1,7 +1,7 @@
 """Models by name. Adding one: a BlockModel subclass in its own module, registered here."""
 
+import regularizers
 from errors import UserError
-from models import placement
 from models.cnn import CNN
 from models.mlp import MLP
 
@@ -15,8 +15,9 @@ def num_hidden(cfg):
     return len(cfg.hidden)
 
 
-def build(cfg, dataset, *, sync_bn=False):
-    """Builds cfg.model for `dataset`, with regularizers placed as cfg says, and its variables."""
+def build(cfg, dataset, *, sync_bn=False, active=None):
+    """Builds cfg.model for `dataset` with the layers of the `active` regularizers (default:
+    those cfg names), and creates its variables."""
     if cfg.model not in REGISTRY:
         raise UserError(f"unknown --model={cfg.model!r}: use one of {', '.join(REGISTRY)}")
     if cfg.model == "cnn" and dataset.kind != "image":
@@ -24,33 +25,19 @@ def build(cfg, dataset, *, sync_bn=False):
             f"--model=cnn needs image data, but {dataset.name} is tabular; "
             "use --model=mlp or an image dataset (digits, tfds:mnist, ...)"
         )
-    plan = placement.plan(
-        cfg.regs,
-        num_hidden(cfg),
-        all_layers=cfg.all_layers,
-        layers=cfg.layers,
-        dropout_rate=cfg.dropout_rate,
-    )
+    n = num_hidden(cfg)
+    if active is None:
+        active = regularizers.resolve(cfg, n)
+    inserted = {
+        i: [x for reg in active for x in reg.block_layers(i, seed=cfg.seed, sync_bn=sync_bn)]
+        for i in range(n)
+    }
+    common = dict(activation=cfg.activation, last_activation=cfg.last_activation, inserted=inserted)
     if cfg.model == "cnn":
         model = CNN(
-            plan,
-            dataset.num_classes,
-            conv_filters=cfg.conv_filters,
-            dense=cfg.cnn_dense,
-            activation=cfg.activation,
-            last_activation=cfg.last_activation,
-            seed=cfg.seed,
-            sync_bn=sync_bn,
+            dataset.num_classes, conv_filters=cfg.conv_filters, dense=cfg.cnn_dense, **common
         )
     else:
-        model = MLP(
-            plan,
-            dataset.num_classes,
-            hidden=cfg.hidden,
-            activation=cfg.activation,
-            last_activation=cfg.last_activation,
-            seed=cfg.seed,
-            sync_bn=sync_bn,
-        )
+        model = MLP(dataset.num_classes, hidden=cfg.hidden, **common)
     model(dataset.train.x[:2])  # creates the variables
     return model

@@ -8,18 +8,16 @@ from models.base import BlockModel
 class CNN(BlockModel):
     def __init__(
         self,
-        placement,
         num_classes,
         *,
         conv_filters=(32, 64),
         dense=(128,),
         activation="relu",
         last_activation="relu",
-        seed=0,
-        sync_bn=False,
+        inserted=None,
         **kwargs,
     ):
-        super().__init__(placement, num_classes, **kwargs)
+        super().__init__(num_classes, **kwargs)
         cores = [
             keras.layers.Conv2D(f, 3, padding="same", name=f"conv{i}")
             for i, f in enumerate(conv_filters)
@@ -29,5 +27,5 @@ class CNN(BlockModel):
         acts = [activation] * (len(cores) - 1) + [last_activation]
         pools = [keras.layers.MaxPooling2D(2, padding="same") for _ in conv_filters]
         pools += [None] * len(dense)
-        self.blocks = self.make_blocks(cores, acts, seed=seed, sync_bn=sync_bn, pools=pools)
+        self.blocks = self.make_blocks(cores, acts, inserted or {}, pools=pools)
         self.flatten_before = n

@@ -3,27 +3,21 @@
 import tensorflow as tf
 
 
+def _f32(kernels):
+    return [tf.cast(k, tf.float32) for k in kernels]
+
+
 def l1(kernels, strength):
-    """strength * sum |w| over `kernels`; zero for no kernels."""
-    return strength * tf.add_n([tf.reduce_sum(tf.abs(k)) for k in kernels] or [tf.zeros([])])
+    """strength * sum |w| over `kernels` (in float32); zero for no kernels."""
+    terms = [tf.reduce_sum(tf.abs(k)) for k in _f32(kernels)]
+    return strength * tf.add_n(terms or [tf.zeros([])])
 
 
 def l2(kernels, strength):
-    """strength * sum w^2 over `kernels`; zero for no kernels."""
-    return strength * tf.add_n([tf.reduce_sum(tf.square(k)) for k in kernels] or [tf.zeros([])])
+    """strength * sum w^2 over `kernels` (in float32); zero for no kernels."""
+    terms = [tf.reduce_sum(tf.square(k)) for k in _f32(kernels)]
+    return strength * tf.add_n(terms or [tf.zeros([])])
 
 
 def l1_l2(kernels, l1_strength, l2_strength):
     return l1(kernels, l1_strength) + l2(kernels, l2_strength)
-
-
-def penalty_terms(model, l1_strength, l2_strength):
-    """{"l1": ..., "l2": ...} for the kernels the model's Placement regularizes (float32)."""
-
-    def f32(ks):
-        return [tf.cast(k, tf.float32) for k in ks]
-
-    return {
-        "l1": l1(f32(model.penalized_kernels("l1")), l1_strength),
-        "l2": l2(f32(model.penalized_kernels("l2")), l2_strength),
-    }

@@ -2,43 +2,47 @@
 
 import numpy as np
 
+import regularizers
 from inspection import stats
-from training.loop import HISTORY
 
 
-def results(trainer, model, cfg):
-    """Final metrics (the last finite epoch), best epoch, history, weight statistics.
+def results(trainer, model, cfg, *, row, test):
+    """Final metrics of the weights the run ends with, best epoch, history, weight statistics.
 
-    Empty when no epoch finished with finite numbers.
+    `row`: the history row (0-based epoch) those weights finished; `test`: their test-split
+    metrics ({data_loss, accuracy, mse}). Empty when no epoch finished with finite numbers.
     """
     last = int(trainer.epoch.numpy())
     hist = trainer.history.numpy()[:last]
-    good = [i for i in range(last) if np.isfinite(hist[i]).all()]
-    if not good:
+    if row is None:
         return {}
-    m = trainer.epoch_metrics(good[-1])
-    penalty = m["penalty_l1"] + m["penalty_l2"]
-    best = int(np.nanargmin(hist[:, HISTORY.index("val_data_loss")]))
-    return {
+    m = trainer.epoch_metrics(row)
+    penalty = {r.name: m[f"penalty_{r.name}"] for r in trainer.active if r.has_penalty}
+    total = sum(penalty.values(), 0.0)  # in registry order, as the loop sums them
+    val_loss = trainer.columns.index("val_data_loss")
+    best = int(np.nanargmin(hist[:, val_loss]))
+    out = {
         "final": {
-            "epoch": good[-1] + 1,
+            "epoch": row + 1,
             "train_data_loss": m["train_data_loss"],
             "train_accuracy": m["train_accuracy"],
             "train_mse": m["train_mse"],
-            "train_loss": m["train_data_loss"] + penalty,
-            "test_data_loss": m["val_data_loss"],
-            "test_accuracy": m["val_accuracy"],
-            "test_mse": m["val_mse"],
-            "test_loss": m["val_data_loss"] + penalty,  # what the tutorial's evaluate() reports
+            "train_loss": m["train_data_loss"] + total,
+            "val_data_loss": m["val_data_loss"],
+            "val_accuracy": m["val_accuracy"],
+            "val_mse": m["val_mse"],
+            "test_data_loss": test["data_loss"],
+            "test_accuracy": test["accuracy"],
+            "test_mse": test["mse"],
+            "test_loss": test["data_loss"] + total,  # what the tutorial's evaluate() reports
             "penalty": penalty,
-            "penalty_l1": m["penalty_l1"],
-            "penalty_l2": m["penalty_l2"],
+            "penalty_total": total,
             "generalization_gap": m["val_data_loss"] - m["train_data_loss"],
             "learning_rate": m["learning_rate"],
         },
         "best_epoch": best + 1,
-        "best_val_data_loss": float(hist[best, HISTORY.index("val_data_loss")]),
-        "history": {name: [float(v) for v in hist[:, i]] for i, name in enumerate(HISTORY)},
+        "best_val_data_loss": float(hist[best, val_loss]),
+        "history": {name: [float(v) for v in hist[:, i]] for i, name in enumerate(trainer.columns)},
         "weights": {
             name: {
                 k: float(v)
@@ -46,5 +50,20 @@ def results(trainer, model, cfg):
             }
             for name, layer in model.kernel_layers()
         },
-        "regularized_layers": model.placement.as_dict(),
+        "regularized_layers": {r.name: list(r.layers) for r in trainer.active if r.placed()},
+        "regularizers": [
+            {"name": r.name, "layers": list(r.layers), **r.values} for r in trainer.active
+        ],
+        "label": regularizers.describe(trainer.active, cfg),
     }
+    if trainer.early_stopping:
+        out["best_epoch"] = int(trainer.best_epoch.numpy())
+        out["stopped_epoch"] = int(trainer.stopped_epoch.numpy()) or None
+    return out
+
+
+def last_finite_row(trainer):
+    """The last epoch (0-based) whose history row is finite, or None."""
+    hist = trainer.history.numpy()[: int(trainer.epoch.numpy())]
+    good = [i for i in range(len(hist)) if np.isfinite(hist[i]).all()]
+    return good[-1] if good else None

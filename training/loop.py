@@ -13,43 +13,47 @@ import tensorflow as tf
 
 from inspection import stats
 from inspection.summaries import write_histograms, write_scalars
-from regularizers import penalty_terms
 
-# Columns of the per-epoch history (a variable, so checkpoints carry it).
-HISTORY = (
-    "train_data_loss",
-    "train_accuracy",
-    "train_mse",
-    "val_data_loss",
-    "val_accuracy",
-    "val_mse",
-    "penalty_l1",
-    "penalty_l2",
-    "train_step_penalty",
-    "learning_rate",
-)
-# Written under train/ and under val/, so that TensorBoard overlays the two.
-SPLIT_TAGS = (
-    "loss/data",
-    "loss/penalty",
-    "loss/penalty_l1",
-    "loss/penalty_l2",
-    "loss/total",
-    "metrics/accuracy",
-    "metrics/mse",
-)
 EVAL_BATCH = 4096  # evaluation and probe chunk size: bounds memory on large splits
 
 
-class Trainer:
-    """Owns the compiled loop of one run: its data on device, history and epoch variables."""
+def history_columns(active):
+    """Columns of the per-epoch history: metrics, one per active penalty, then the rest."""
+    penalties = [f"penalty_{r.name}" for r in active if r.has_penalty]
+    extra = [name for r in active for name in r.epoch_columns]
+    return (
+        "train_data_loss",
+        "train_accuracy",
+        "train_mse",
+        "val_data_loss",
+        "val_accuracy",
+        "val_mse",
+        *penalties,
+        "train_step_penalty",
+        "learning_rate",
+        *extra,
+    )
 
-    def __init__(self, model, optimizer, strategy, dataset, cfg, writers=None):
+
+class Trainer:
+    """Owns the compiled loop of one run: its data on device, history and epoch variables, and
+    the hooks of the active regularizers (`active`, from regularizers.resolve)."""
+
+    def __init__(self, model, optimizer, strategy, dataset, cfg, writers=None, active=()):
         self.model = model
         self.optimizer = optimizer
         self.strategy = strategy
         self.cfg = cfg
         self.writers = writers
+        self.active = tuple(active)
+        self.columns = history_columns(self.active)
+        # The hooks each active regularizer implements, looked up once: a hook nobody uses adds
+        # nothing to the graph.
+        self._penalizers = [r for r in self.active if r.has_penalty]
+        self._after_step = [r for r in self.active if r.has_after_step]
+        self._transforms = [r for r in self.active if r.transforms_batch]
+        self._smoothers = [r for r in self.active if r.changes_loss_targets]
+        self._with_acts = any(r.uses_activations for r in self._penalizers)
         # Cadences in epochs (0: never). Every worker tracks the step statistics on the same
         # epochs (they involve collectives, which all workers must run alike); only the one with
         # writers (the chief) computes and writes the rest.
@@ -62,29 +66,41 @@ class Trainer:
         self.loss_scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
         self.x_train = tf.constant(dataset.train.x)
         self.y_train = tf.constant(dataset.train.y)
-        self.x_val = tf.constant(dataset.test.x)
-        self.y_val = tf.constant(dataset.test.y)
+        self.x_val = tf.constant(dataset.val.x)
+        self.y_val = tf.constant(dataset.val.y)
         self.n_train = len(dataset.train)
         self.batch_size = min(cfg.batch_size, self.n_train)
         self.num_batches = -(-self.n_train // self.batch_size)
+        self.evaluations = {}  # split name -> passes outside the loop (the test split: one)
         # Not strategy variables: plain host state, checkpointed with the model.
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
         self.history = tf.Variable(
-            tf.fill([cfg.epochs, len(HISTORY)], float("nan")), trainable=False, name="history"
+            tf.fill([cfg.epochs, len(self.columns)], float("nan")), trainable=False, name="history"
         )
+        self.early_stopping = cfg.early_stopping_patience > 0
+        if self.early_stopping:  # the patience state and the best weights, all checkpointed
+            self.best_value = tf.Variable(float("inf"), trainable=False, name="es_best")
+            self.best_epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="es_epoch")
+            self.wait = tf.Variable(0, dtype=tf.int64, trainable=False, name="es_wait")
+            self.stopped_epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="es_stop")
+            with strategy.scope():
+                self.best_weights = [
+                    tf.Variable(w, trainable=False, name="best") for w in model.weights
+                ]
         self._step = (
             tf.function(self._replica_step, jit_compile=True) if cfg.xla else self._replica_step
         )
         self.run = tf.function(self._run_epochs)
+        self._evaluate_fn = tf.function(lambda x, y: self._evaluate(x, y)[0])
 
     # Helpers without data-dependent control flow skip autograph: converting them (and the Keras
     # code they call) would cost seconds of tracing for nothing.
     # ---- one train step, in replica context -------------------------------------------------
     @tf.autograph.experimental.do_not_convert
-    def _replica_step(self, idx):
+    def _replica_step(self, idx, seed):
         """One optimizer step on this replica's slice of batch `idx`: metric sums, and the
         kernels' local gradients for the step statistics (summed across replicas only on the
-        tracked steps, in cross-replica code)."""
+        tracked steps, in cross-replica code). `seed`: the step's stateless seed."""
         ctx = tf.distribute.get_replica_context()
         replicas = ctx.num_replicas_in_sync
         rid = tf.cast(ctx.replica_id_in_sync_group, tf.int32)
@@ -93,26 +109,39 @@ class Trainer:
         local = idx[global_batch * rid // replicas : global_batch * (rid + 1) // replicas]
         x = tf.gather(self.x_train, local)
         y = tf.gather(self.y_train, local)
+        for reg in self._transforms:
+            x, y = reg.transform(x, y, seed)
+        targets = y
+        for reg in self._smoothers:
+            targets = reg.loss_targets(targets)
         variables = self.model.trainable_variables
         with tf.GradientTape() as tape:
-            logits = tf.cast(self.model(x, training=True), tf.float32)
-            per_example = tf.nn.softmax_cross_entropy_with_logits(y, logits)
+            if self._with_acts:
+                logits, acts = self.model(x, training=True, return_activations=True)
+            else:
+                logits, acts = self.model(x, training=True), None
+            logits = tf.cast(logits, tf.float32)
+            per_example = tf.nn.softmax_cross_entropy_with_logits(targets, logits)
             data_loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
-            pen = penalty_terms(self.model, self.cfg.l1, self.cfg.l2)
-            penalty = pen["l1"] + pen["l2"]
+            penalty = self._penalty(acts)
             # Gradients are summed over replicas, so each replica adds 1/replicas of the penalty.
-            loss = data_loss + tf.nn.scale_regularization_loss(penalty)
+            loss = (
+                data_loss + tf.nn.scale_regularization_loss(penalty)
+                if penalty is not None
+                else data_loss
+            )
             target = self.optimizer.scale_loss(loss) if self.loss_scaled else loss
         grads = tape.gradient(target, variables)
         self.optimizer.apply_gradients(zip(grads, variables, strict=True))
         hits = tf.equal(tf.argmax(logits, -1), tf.argmax(y, -1))
+        batch_penalty = penalty if penalty is not None else tf.zeros([])
         out = {
             "sums": tf.stack(
                 [  # summed over replicas and batches -> epoch means
                     tf.reduce_sum(per_example),
                     tf.reduce_sum(tf.cast(hits, tf.float32)),
                     tf.reduce_sum(tf.reduce_mean(tf.square(tf.nn.softmax(logits) - y), -1)),
-                    penalty * tf.cast(tf.shape(local)[0], tf.float32),
+                    batch_penalty * tf.cast(tf.shape(local)[0], tf.float32),
                 ]
             )
         }
@@ -120,6 +149,19 @@ class Trainer:
             by_id = {id(v): g for g, v in zip(grads, variables, strict=True)}
             out["kernel_grads"] = [by_id[id(k)] for k in self._kernels()]
         return out
+
+    def _penalties(self, acts):
+        return [r.penalty(self.model, acts) for r in self._penalizers]
+
+    def _penalty(self, acts):
+        """The sum of the active penalties (float32), or None when no regularizer has one."""
+        terms = self._penalties(acts)
+        if not terms:
+            return None
+        total = terms[0]
+        for t in terms[1:]:
+            total = total + t
+        return total
 
     # ---- evaluation, in cross-replica context (every worker evaluates the same weights) ------
     @tf.autograph.experimental.do_not_convert
@@ -147,11 +189,18 @@ class Trainer:
             acts = chunk(x[:EVAL_BATCH], y[:EVAL_BATCH], True)[1] if probe else None
         return sums / n, acts
 
+    def evaluate(self, split, name):
+        """{data_loss, accuracy, mse} of the current weights on `split` (counted by `name`)."""
+        self.evaluations[name] = self.evaluations.get(name, 0) + 1
+        values = self._evaluate_fn(tf.constant(split.x), tf.constant(split.y)).numpy()
+        return dict(zip(("data_loss", "accuracy", "mse"), map(float, values), strict=True))
+
     # ---- many epochs in one compiled call -----------------------------------------------------
     def _run_epochs(self, first, last):
         n, bs, nb = self.n_train, self.batch_size, self.num_batches
         total = self.cfg.epochs
         diverged = tf.constant(-1, tf.int64)
+        probe = bool(self.stats_every or self.hist_every or self._with_acts)
         for epoch in tf.range(first, last):
             step = epoch + 1
             seed = tf.stack([tf.cast(self.cfg.seed, tf.int64), epoch])
@@ -163,17 +212,21 @@ class Trainer:
                 idx = order[b * bs : tf.minimum((b + 1) * bs, n)]
                 track = _and(tracked_epoch, True if nb == 1 else tf.equal(b, nb - 1))
                 before = self._weights_before(track)
-                out = self.strategy.run(self._step, args=(idx,))
+                lr = self._learning_rate() if self._after_step else None
+                step_seed = tf.stack(
+                    [tf.cast(self.cfg.seed, tf.int64) + 1, epoch * nb + tf.cast(b, tf.int64)]
+                )
+                out = self.strategy.run(self._step, args=(idx, step_seed))
+                for reg in self._after_step:  # cross-replica: every replica's copy alike
+                    reg.after_step(self.model, lr)
                 sums += self.strategy.reduce("SUM", out["sums"], axis=None)
                 if self.track_every:
                     last_step = self._step_stats(track, out["kernel_grads"], before, last_step)
             # Train metrics as Keras fit reports them: means over the epoch's training batches
             # (training mode, Dropout active). Validation: a full pass in inference mode.
             train = sums / n
-            val, acts = self._evaluate(
-                self.x_val, self.y_val, probe=bool(self.stats_every or self.hist_every)
-            )
-            row = self._history_row(train, val)
+            val, acts = self._evaluate(self.x_val, self.y_val, probe=probe)
+            row = self._history_row(train, val, acts)
             self.history.scatter_nd_update([[epoch]], [row])
             self.epoch.assign(epoch + 1)
             # Python booleans when the cadence is 1 or 0: no graph branch at all.
@@ -186,7 +239,39 @@ class Trainer:
             if not tf.reduce_all(tf.math.is_finite(row)):
                 diverged = epoch
                 break
+            if self.early_stopping and self._early_stop(epoch, row):
+                break
         return diverged
+
+    @tf.autograph.experimental.do_not_convert
+    def _learning_rate(self):
+        return tf.cast(self.optimizer.learning_rate, tf.float32)
+
+    # ---- early stopping: state in variables, so a resumed run stops at the same epoch ----------
+    @tf.autograph.experimental.do_not_convert
+    def _early_stop(self, epoch, row):
+        """Updates the patience state with this epoch's row; True when patience ran out."""
+        i = self.columns.index
+        if self.cfg.early_stopping_monitor == "val_loss":
+            value = row[i("val_data_loss")]
+        else:
+            value = -row[i("val_accuracy")]
+        improved = value < self.best_value - self.cfg.early_stopping_min_delta
+        pairs = list(zip(self.best_weights, self.model.weights, strict=True))
+        tf.cond(improved, lambda: tf.group([b.assign(w) for b, w in pairs]), tf.no_op)
+        wait = tf.where(improved, tf.constant(0, tf.int64), self.wait + 1)
+        self.best_value.assign(tf.where(improved, value, self.best_value))
+        self.best_epoch.assign(tf.where(improved, epoch + 1, self.best_epoch))
+        self.wait.assign(wait)
+        stop = wait >= self.cfg.early_stopping_patience
+        self.stopped_epoch.assign(tf.where(stop, epoch + 1, tf.constant(0, tf.int64)))
+        return stop
+
+    def restore_best_weights(self):
+        """Early stopping's best weights back into the model; returns their epoch."""
+        for w, b in zip(self.model.weights, self.best_weights, strict=True):
+            w.assign(b)
+        return int(self.best_epoch.numpy())
 
     # ---- step statistics of the tracked step, in cross-replica code ------------------------------
     # Here rather than in the replica step: a collective cannot sit in a branch of replica code,
@@ -225,10 +310,15 @@ class Trainer:
         return _when(track, compute, lambda: previous)
 
     @tf.autograph.experimental.do_not_convert
-    def _history_row(self, train, val):
-        pen = penalty_terms(self.model, self.cfg.l1, self.cfg.l2)
+    def _history_row(self, train, val, acts):
+        """One history row. Penalties are those of the epoch's final weights (activity
+        penalties: on the validation pass); extra columns come from the regularizers."""
         lr = tf.cast(self.optimizer.learning_rate, tf.float32)
-        return tf.concat([train[:3], val, tf.stack([pen["l1"], pen["l2"], train[3], lr])], 0)
+        values = [train[:3], val, tf.stack([*self._penalties(acts), train[3], lr])]
+        extra = [v for r in self.active for v in r.epoch_values(self)]
+        if extra:
+            values.append(tf.stack(extra))
+        return tf.concat(values, 0)
 
     @tf.autograph.experimental.do_not_convert
     def _zero_step_stats(self):
@@ -239,25 +329,29 @@ class Trainer:
 
     @tf.autograph.experimental.do_not_convert
     def _write_epoch_scalars(self, step, row):
-        """Losses and metrics under the same tags for train/ and val/; learning rate and gap."""
-        r = dict(zip(HISTORY, tf.unstack(row), strict=True))  # one op, not one slice per value
-        pen = r["penalty_l1"] + r["penalty_l2"]
+        """Losses and metrics under the same tags for train/ and val/; the rest at the root."""
+        r = dict(zip(self.columns, tf.unstack(row), strict=True))  # one op, not one per value
+        names = [reg.name for reg in self._penalizers]
+        pens = [r[f"penalty_{name}"] for name in names]
+        pen = tf.add_n(pens) if pens else tf.zeros([])
+        tags = ["loss/data", "loss/penalty", *[f"loss/penalty/{n}" for n in names], "loss/total"]
+        tags += ["metrics/accuracy", "metrics/mse"]
         for writer, split in ((self.writers.train, "train"), (self.writers.val, "val")):
             data = r[f"{split}_data_loss"]
-            values = [data, pen, r["penalty_l1"], r["penalty_l2"], data + pen]
-            values += [r[f"{split}_accuracy"], r[f"{split}_mse"]]
-            write_scalars(writer, SPLIT_TAGS, tf.stack(values), step)
+            values = [data, pen, *pens, data + pen, r[f"{split}_accuracy"], r[f"{split}_mse"]]
+            write_scalars(writer, tags, tf.stack(values), step)
         gap = r["val_data_loss"] - r["train_data_loss"]
+        extra = [name for reg in self.active for name in reg.epoch_columns]
         write_scalars(
             self.writers.root,
-            ["optim/learning_rate", "metrics/generalization_gap"],
-            tf.stack([r["learning_rate"], gap]),
+            ["optim/learning_rate", "metrics/generalization_gap", *extra],
+            tf.stack([r["learning_rate"], gap, *[r[name] for name in extra]]),
             step,
         )
 
     @tf.autograph.experimental.do_not_convert
     def _write_layer_stats(self, step, last_step, acts):
-        """Per-layer statistics of weights, the last step, activations and BatchNorm layers."""
+        """Per-layer statistics of weights, the last step, activations, and the regularizers'."""
         names = [n for n, _ in self.model.kernel_layers()]
         weights = stats.weight_stats_many(self._kernels(), self.cfg.sparsity_threshold)
         # The last step's update relative to the weights it produced (the epoch's weights).
@@ -268,9 +362,8 @@ class Trainer:
             ("weights", updates, names),
             ("activations", stats.activation_stats_many(list(acts.values())), list(acts)),
         ]
-        for name, bn in self.model.batchnorm_layers():
-            gap = stats.batchnorm_gap(acts[name], bn)
-            groups.append(("batchnorm", {k: v[None] for k, v in gap.items()}, [name]))
+        for reg in self.active:
+            groups += reg.layer_stats(self.model, acts)
         tags, values = [], []
         for prefix, by_stat, layer_names in groups:
             for key, vector in by_stat.items():
@@ -289,11 +382,28 @@ class Trainer:
             tensors.append(a)
         write_histograms(self.writers.root, tags, *stats.histograms_many(tensors), step)
 
+    def checkpoint_items(self):
+        """Everything an identical continuation needs. Dropout's SeedGenerator states are not
+        tracked by tf.train.Checkpoint in Keras 3, so they are listed explicitly."""
+        seed_states = [v for v in self.model.variables if "seed_generator" in v.path]
+        items = {
+            "model": self.model,
+            "optimizer": self.optimizer,
+            "epoch": self.epoch,
+            "history": self.history,
+            "seed_states": seed_states,
+        }
+        if self.early_stopping:
+            items["early_stopping"] = [self.best_value, self.best_epoch, self.wait]
+            items["stopped_epoch"] = self.stopped_epoch
+            items["best_weights"] = self.best_weights
+        return items
+
     # ---- results ------------------------------------------------------------------------------
     def epoch_metrics(self, epoch_index):
         """Metrics of a finished epoch (0-based) from the history, as Python floats."""
         row = self.history[epoch_index].numpy()
-        return {name: float(row[i]) for i, name in enumerate(HISTORY)}
+        return {name: float(row[i]) for i, name in enumerate(self.columns)}
 
 
 # ---- cadence: Python booleans where the answer is the same every epoch ----------------------

@@ -1,0 +1,178 @@
+"""The regularizer plug-in contract: flags, placement and the hooks the model and the loop call.
+
+A regularizer is one module in this package defining a `Regularizer` subclass decorated with
+`@register`. The model and the training loop call its hooks generically; nothing outside this
+package names a particular regularizer. Every hook has a do-nothing default, so a regularizer
+overrides only what it does:
+
+  block_layers   layers inserted into a hidden block (Dropout, BatchNorm, noise, LayerNorm)
+  penalty        a scalar added to the data loss inside the tape (weights or activations)
+  after_step     ops on the weights after each optimizer step, inside the compiled step
+  transform      the training batch, before the forward pass (mixup)
+  loss_targets   the targets the loss sees (label smoothing); metrics keep the true labels
+  optimizer_options / configure_optimizer   options of the Keras optimizer (weight decay, EMA)
+  layer_stats    per-layer TensorBoard statistics that show the regularizer's effect
+"""
+
+import dataclasses
+import math
+from typing import Any, ClassVar
+
+REGISTRY = {}  # --reg name -> Regularizer subclass, in registration (module name) order
+
+# Where a block's inserted layers go: after the activation and before pooling ("normalize"), or
+# after pooling ("noise"), as the tutorial's BatchNorm and Dropout.
+NORMALIZE, NOISE = "normalize", "noise"
+
+
+def register(cls):
+    """Class decorator: makes `cls` available as --reg=cls.name."""
+    if cls.name in REGISTRY:
+        raise ValueError(f"two regularizers named {cls.name!r}")
+    REGISTRY[cls.name] = cls
+    return cls
+
+
+@dataclasses.dataclass(frozen=True)
+class Param:
+    """One flag of a regularizer (--NAME), with its validation."""
+
+    name: str
+    default: Any
+    help: str
+    kind: str = "float"  # float | int | bool | enum | float_list
+    check: Any = None  # predicate on the parsed value (a list for float_list)
+    message: str = ""  # what a bad value must be, e.g. "must be >= 0"
+    choices: tuple = ()
+
+    def parse(self, text):
+        """Parses a value given as text (in a per-regularizer spec); raises ValueError."""
+        if self.kind == "float":
+            value = float(text)
+        elif self.kind == "int":
+            value = int(text)
+        elif self.kind == "bool":
+            if text.lower() not in ("true", "false", "1", "0"):
+                raise ValueError(f"{text!r} is not true or false")
+            value = text.lower() in ("true", "1")
+        elif self.kind == "enum":
+            if text not in self.choices:
+                raise ValueError(f"{text!r} is not one of {', '.join(self.choices)}")
+            value = text
+        else:  # float_list: '+'-separated inside a spec, since ',' separates the spec's items
+            value = [float(v) for v in text.replace("+", ",").split(",") if v.strip()]
+        if not self.valid(value):
+            raise ValueError(self.message)
+        return value
+
+    def valid(self, value):
+        values = value if isinstance(value, list) else [value]
+        if any(isinstance(v, float) and not math.isfinite(v) for v in values):
+            return False
+        return self.check is None or bool(self.check(value))
+
+
+def nonnegative(name, default, help_text):
+    """A strength: a finite float >= 0."""
+    return Param(name, default, help_text, check=lambda v: v >= 0, message=f"--{name} must be >= 0")
+
+
+class Regularizer:
+    """Base class: a regularizer active in a run, on hidden layers `layers`, with `values`.
+
+    Class attributes describe it; instances hold the run's placement and strengths.
+    """
+
+    name: ClassVar[str] = ""
+    title: ClassVar[str] = ""  # how tables and plots name it, e.g. "L1"
+    params: ClassVar[tuple] = ()
+    # Where it goes without --all_layers/--layers: a hidden-layer index (clamped to the model),
+    # "all", or None for regularizers that are not placed on layers (weight decay, mixup, ...).
+    default_layers: ClassVar[Any] = 0
+    # The param that, with the layers, makes the readable part of a run name (e.g. "l1-0.01").
+    strength_param: ClassVar[str] = ""
+
+    def __init__(self, layers, values):
+        self.layers = tuple(layers)
+        self.values = dict(values)
+
+    def __getattr__(self, name):  # params by name: self.l1, self.dropout_rate
+        try:
+            return self.__dict__["values"][name]
+        except KeyError as e:
+            raise AttributeError(name) from e
+
+    @classmethod
+    def placed(cls):
+        return cls.default_layers is not None
+
+    def describe(self):
+        """A readable label, e.g. "L1 0.01"."""
+        if not self.strength_param:
+            return self.title
+        return f"{self.title} {_short(self.values[self.strength_param])}"
+
+    def name_part(self):
+        """The run-name part, e.g. "l1-0.01"."""
+        if not self.strength_param:
+            return self.name
+        return f"{self.name}-{_short(self.values[self.strength_param], sep='-')}"
+
+    def check(self, num_hidden):
+        """Raises errors.UserError when the values do not fit this placement."""
+
+    # ---- hooks: override what the regularizer does --------------------------------------------
+    def block_layers(self, index, *, seed, sync_bn):
+        """[(stage, attribute name, keras layer)] inserted into hidden block `index`; `seed`:
+        the run's seed; `sync_bn`: normalize over all replicas."""
+        return []
+
+    def penalty(self, model, activations):
+        """A float32 scalar added to the loss, or None. `activations`: {layer name: tensor} of
+        the training forward pass when `uses_activations`, else None."""
+        return None
+
+    # Which hooks it implements: the loop calls only those (a hook nobody uses costs nothing).
+    uses_activations: ClassVar[bool] = False  # its penalty needs the hidden activations
+    has_penalty: ClassVar[bool] = False
+    has_after_step: ClassVar[bool] = False
+    transforms_batch: ClassVar[bool] = False
+    changes_loss_targets: ClassVar[bool] = False
+    # Extra per-epoch history columns (also TensorBoard tags), valued by epoch_values().
+    epoch_columns: ClassVar[tuple] = ()
+
+    def after_step(self, model, learning_rate):
+        """Ops on the weights after each optimizer step (proximal maps, projections)."""
+
+    def transform(self, x, y, seed):
+        """The training batch the step uses; `seed`: a stateless [2] seed unique to the step."""
+        return x, y
+
+    def loss_targets(self, y):
+        """The targets the training loss sees."""
+        return y
+
+    def optimizer_options(self):
+        """Keyword arguments of the Keras optimizer (weight_decay, use_ema, ...)."""
+        return {}
+
+    def configure_optimizer(self, optimizer, model):
+        """Called once with the optimizer before it is built."""
+
+    def epoch_values(self, trainer):
+        """Scalars for `epoch_columns`, computed in the compiled loop at the end of each epoch."""
+        return []
+
+    def finalize(self, model, optimizer):
+        """Called once when training ends, before the test evaluation and the export (EMA puts
+        the averaged weights into the model here)."""
+
+    def layer_stats(self, model, activations):
+        """[(prefix, {stat: [n] vector}, [n layer names])] written every --stats_every epochs."""
+        return []
+
+
+def _short(value, sep=","):
+    if isinstance(value, list):
+        return sep.join(f"{v:g}" for v in value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
