@@ -110,14 +110,16 @@ def train(cfg):
     # The weights the run ends with: early stopping's best, then the regularizers' last word
     # (EMA's averages); the test split is evaluated once, on exactly those.
     row = run_metrics.last_finite_row(trainer)
+    finalized = False  # a regularizer replaced the weights: no history row evaluated them
     if outcome.status == "finished":
         if trainer.early_stopping:
             row = trainer.restore_best_weights() - 1
         for reg in active:
-            reg.finalize(model, optimizer)
+            finalized = bool(reg.finalize(model, optimizer)) or finalized
     test = None
     if row is not None:
-        test = final_test_metrics(trainer, dataset, row, restored=trainer.early_stopping)
+        restored = trainer.early_stopping or finalized
+        test = final_test_metrics(trainer, dataset, row, restored=restored)
     metrics = {
         "status": outcome.status,
         "epochs": cfg.epochs,
@@ -130,11 +132,16 @@ def train(cfg):
         "run_dir": run_dir,
         "validated_on": "test" if dataset.validates_on_test else "val",
         "data_fingerprint": dataset.fingerprint(),
+        "test_evaluations": trainer.evaluations.get("test", 0),  # passes after training
         **outcome.details,
         **run_metrics.results(trainer, model, cfg, row=row, test=test),
     }
     if place.is_chief:
         rundir.write_json(os.path.join(run_dir, "metrics.json"), metrics)
+        if outcome.status == "finished":  # the final weights as an artifact: runs/export.py
+            from runs.export import export
+
+            export(run_dir, model, dataset, cfg, metrics, active)
         if writers and outcome.status == "finished":
             write_final(writers, metrics["final"], metrics["epochs_completed"])
         if writers:

@@ -1,4 +1,4 @@
-"""Models: the tutorial's architecture, penalized kernels, Dropout/BN following `training`."""
+"""Models: the tutorial's architecture, regularizer layers where placed, `training` followed."""
 
 import numpy as np
 import pytest
@@ -6,7 +6,7 @@ import pytest
 import options
 from data import load
 from models import build
-from models.placement import plan
+import regularizers
 
 IRIS = load("iris")
 
@@ -29,11 +29,16 @@ def test_mlp_matches_the_tutorial_summary():
 
 
 def test_penalized_kernels_follow_the_placement():
-    model = build(config(reg="l1,l2", layers="1,3"), IRIS)
-    names = [b.core.name for b in model.blocks]
-    got = [k.path for k in model.penalized_kernels("l1")]
+    cfg = config(reg="l1,l2", layers="1,3")
+    model = build(cfg, IRIS)
+    l1, l2 = regularizers.resolve(cfg, 5)
+    assert (l1.name, l1.layers, l2.name, l2.layers) == ("l1", (1, 3), "l2", (1, 3))
+    got = [k.path for k in model.hidden_kernels(l1.layers)]
     assert got == [model.blocks[1].core.kernel.path, model.blocks[3].core.kernel.path]
-    assert names[1] in got[0] and names[3] in got[1]
+    # The penalty is a function of exactly those kernels.
+    kernels = [model.blocks[i].core.kernel.numpy() for i in (1, 3)]
+    want = 0.01 * sum(np.abs(k).sum() for k in kernels)
+    assert float(l1.penalty(model, None)) == pytest.approx(want, rel=1e-6)
 
 
 def test_dropout_and_batchnorm_follow_training_flag():
@@ -65,7 +70,7 @@ def test_cnn_builds_on_images_and_places_regularizers():
     digits = load("digits")
     model = build(config(model="cnn", reg="batchnorm,dropout", all_layers="true"), digits)
     assert [b.core.name for b in model.blocks] == ["conv0", "conv1", "dense2"]
-    assert all(b.bn is not None and b.dropout is not None for b in model.blocks)
+    assert all(b.normalize == [b.bn] and b.noise == [b.dropout] for b in model.blocks)
     logits, acts = model(digits.test.x[:5], return_activations=True)
     assert logits.shape == (5, 10)
     assert acts["conv0"].shape == (5, 8, 8, 32)
@@ -73,4 +78,8 @@ def test_cnn_builds_on_images_and_places_regularizers():
 
 @pytest.mark.parametrize("n", [1, 3])
 def test_placement_default_batchnorm_clamps_to_small_models(n):
-    assert plan(["batchnorm"], n).batchnorm == (min(1, n - 1),)
+    hidden = ",".join(["8"] * n)
+    (bn,) = regularizers.resolve(config(reg="batchnorm", hidden=hidden), n)
+    assert bn.layers == (min(1, n - 1),)
+    model = build(config(reg="batchnorm", hidden=hidden), IRIS)
+    assert [i for i, b in enumerate(model.blocks) if getattr(b, "bn", None)] == [min(1, n - 1)]

@@ -188,13 +188,13 @@ def test_real_tensorboard_shows_the_run(logdir, tensorboard):
     split_tags = {
         "loss/data",
         "loss/penalty",
-        "loss/penalty_l1",
-        "loss/penalty_l2",
+        "loss/penalty/l1",  # one tag per active penalty, named after its regularizer
         "loss/total",
         "metrics/accuracy",
         "metrics/mse",
     }
     assert split_tags <= set(tags["tb/train"]) and split_tags <= set(tags["tb/val"])
+    assert not any(t.startswith("loss/penalty/l2") for t in tags["tb/train"])  # l2 is off
     root = set(tags["tb"])
     for layer in ["dense0", "dense1", "dense2", "dense3", "dense4", "output"]:
         for key in [
@@ -252,7 +252,7 @@ def test_real_tensorboard_shows_the_run(logdir, tensorboard):
     )
     assert groups["totalSize"] == 1
     hparams = groups["sessionGroups"][0]["hparams"]
-    assert hparams["reg"] == "l1,dropout,batchnorm" and hparams["all_layers"] is True
+    assert hparams["reg"] == "batchnorm,dropout,l1" and hparams["all_layers"] is True
     assert hparams["l1"] == pytest.approx(0.01) and hparams["batch_size"] == 32
     metric_values = {
         v["name"]["tag"]: v["value"] for v in groups["sessionGroups"][0]["metricValues"]

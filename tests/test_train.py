@@ -9,23 +9,27 @@ from tests.conftest import read_metrics, run_train
 
 def test_default_run_reaches_90_percent_and_writes_its_outputs(logdir):
     proc = run_train(f"--logdir={logdir}", "--reg=l1", "--all_layers", check=0)
-    run_dir = logdir / "iris_mlp_l1-0.01_all_sgd-0.01_bs128_s0"
+    (run_dir,) = logdir.glob("iris_mlp_l1-0.01_all_sgd-0.01_bs128_s0_*")
+    assert len(run_dir.name.rsplit("_", 1)[1]) == 8  # readable part + hash of the variant
     m = read_metrics(run_dir)
     assert m["status"] == "finished" and m["epochs_completed"] == 350
+    assert m["validated_on"] == "val"  # new runs hold out a validation split by default
     final = m["final"]
-    assert final["test_accuracy"] >= 0.90
-    # Data loss and penalty reported separately; the tutorial's loss is their sum.
-    assert final["test_loss"] == pytest.approx(final["test_data_loss"] + final["penalty"])
-    assert final["penalty"] == pytest.approx(final["penalty_l1"]) and final["penalty_l2"] == 0
-    assert final["penalty_l1"] > 0
+    assert final["test_accuracy"] >= 0.90 and final["val_accuracy"] >= 0.90
+    # Data loss and penalty reported separately, each penalty by name; the tutorial's loss is
+    # their sum.
+    assert final["penalty"] == {"l1": final["penalty_total"]} and final["penalty_total"] > 0
+    assert final["test_loss"] == pytest.approx(final["test_data_loss"] + final["penalty_total"])
     lines = proc.stdout.splitlines()
-    assert lines[0] == f"Loss is {final['test_loss']},"
-    assert lines[1] == f"Accuracy is {final['test_accuracy'] * 100},"
-    assert lines[2] == f"MSE is {final['test_mse']}"
+    assert lines[0] == f"Loss is {final['test_loss']:.4f},"
+    assert lines[1] == f"Accuracy is {final['test_accuracy'] * 100:.2f},"
+    assert lines[2] == f"MSE is {final['test_mse']:.4f}"
     config = json.loads((run_dir / "config.json").read_text())
     assert config["reg"] == ["l1"] and config["all_layers"] is True and config["epochs"] == 350
     assert len(m["history"]["val_accuracy"]) == 350
-    assert m["regularized_layers"]["l1"] == [0, 1, 2, 3, 4]
+    assert "penalty_l1" in m["history"] and "penalty_l2" not in m["history"]
+    assert m["regularized_layers"] == {"l1": [0, 1, 2, 3, 4]}
+    assert m["label"] == "L1 0.01 (all layers)"
 
 
 def test_same_flags_and_seed_give_identical_metrics(logdir):
@@ -96,8 +100,8 @@ BAD_FLAGS = [
     (["--l2=-0.5"], "--l2 must be >= 0"),
     (["--dropout_rate=1.0"], "--dropout_rate values must be numbers in [0, 1)"),
     (["--dropout_rate=-0.1"], "--dropout_rate values must be numbers in [0, 1)"),
-    (["--epochs=0"], "--epochs must be > 0"),
-    (["--batch_size=-4"], "--batch_size must be > 0"),
+    (["--epochs=0"], "--epochs must be in 1..1000000"),
+    (["--batch_size=-4"], "--batch_size must be in 1.."),
     (["--hidden=512,abc"], "--hidden must be a comma list of positive integers"),
     (["--layers=0", "--all_layers"], "--layers and --all_layers exclude each other"),
     (["--log_every=-1"], "--log_every must be >= 0"),
