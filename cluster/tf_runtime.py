@@ -51,5 +51,9 @@ def import_tensorflow():
     if "keras" not in sys.modules:
         with quiet_startup():
             import keras  # noqa: F401
-            import tensorflow  # noqa: F401
+            import tensorflow as tf
+
+            # Finding the GPUs (cuInit) logs from C++ a moment later: do it while we capture.
+            # Listing physical devices leaves them configurable (cluster/devices.py).
+            tf.config.list_physical_devices("GPU")
     return sys.modules["tensorflow"]

@@ -28,7 +28,7 @@ def test_tfds_tabular_builder_trains_through_train_py(tfds_dir, logdir):
         "--run_name=blobs",
         check=0,
     )
-    assert "tfds:toy_blobs, 240 train / 60 test rows, input (5,), 3 classes" in proc.stderr
+    assert "tfds:toy_blobs, 192 train / 48 val / 60 test rows, input (5,), 3 classes" in proc.stderr
     assert read_metrics(logdir / "blobs")["final"]["test_accuracy"] >= 0.9
 
 
