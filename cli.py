@@ -1,24 +1,36 @@
-"""Entry-point glue of train.py, sweep.py and report.py: bad input is one line and exit 2."""
+"""Entry-point glue of train.py, sweep.py and report.py: errors are one line and an exit code.
+
+- a bad flag, a UserError: `prog: error: ...`, exit 2 (errors.py's subclasses carry their own
+  code: 74 for a file that could not be written);
+- a full disk anywhere else (a TensorBoard event write inside the compiled loop raises
+  tf.errors.ResourceExhaustedError): the same one line as a failed checkpoint write, exit 74;
+- --help, -h, --helpshort, --helpfull: the help on stdout, exit 0.
+"""
 
 import os
+import re
 import sys
 
 from absl import app, flags
 
-from errors import UserError
-from runs.exit_codes import EXIT_USAGE
+from errors import UserError, is_disk_full
+from runs.exit_codes import EXIT_OK, EXIT_USAGE
 
 
 def run(main):
-    """app.run(main), where a bad flag or a UserError prints `prog: error: ...` and exits 2."""
+    """app.run(main), where a bad flag or a UserError prints `prog: error: ...` and exits."""
     prog = os.path.basename(sys.argv[0])
 
     def parse_flags(argv):
         try:
             return flags.FLAGS(argv)
         except flags.Error as e:  # absl would dump the usage text; one line says enough
-            print(f"{prog}: error: {e}", file=sys.stderr)
+            print(f"{prog}: error: {_one_line(e)}", file=sys.stderr)
             sys.exit(EXIT_USAGE)
+        except SystemExit as e:
+            # absl's help flags print the help and exit 1 (--only_check_flags: 0): asking for
+            # help is not an error.
+            sys.exit(EXIT_OK if e.code in (None, 0, 1) else e.code)
 
     def checked_main(argv):
         if len(argv) > 1:
@@ -30,7 +42,45 @@ def run(main):
         try:
             sys.exit(main())
         except UserError as e:
-            print(f"{prog}: error: {e}", file=sys.stderr)
-            sys.exit(EXIT_USAGE)
+            print(f"{prog}: error: {_one_line(e)}", file=sys.stderr)
+            sys.exit(e.exit_code)
+        except Exception as e:
+            if not is_disk_full(e):
+                raise
+            err = _disk_full_error(e)
+            print(f"{prog}: error: {err}", file=sys.stderr)
+            sys.exit(err.exit_code)
 
-    app.run(checked_main, flags_parser=parse_flags)
+    app.run(checked_main, argv=_with_long_help(sys.argv), flags_parser=parse_flags)
+
+
+def _with_long_help(argv):
+    """`-h` means --help (absl knows only --help and -?); arguments after `--` are left alone."""
+    out = list(argv[:1])
+    for i, arg in enumerate(argv[1:], 1):
+        if arg == "--":
+            return out + list(argv[i:])
+        out.append("--help" if arg == "-h" else arg)
+    return out
+
+
+def _one_line(exc):
+    return " ".join(str(exc).split("\n")).strip()
+
+
+def _disk_full_error(exc):
+    """A WriteError for a disk-full error raised outside our own writers (TensorBoard events)."""
+    from runs import rundir
+
+    path = getattr(exc, "filename", None)
+    if not path:
+        m = re.search(r"([^\s;:]+?)(?:\.tempstate\d+)?; (?:No space left|Disk quota)", str(exc))
+        path = m.group(1) if m else None
+    if path and "tfevents" in os.path.basename(path):
+        what = f"the TensorBoard events file {path}"
+    elif path:
+        what = path
+    else:
+        what = "a file of the run"
+    run_dir = rundir.current()
+    return rundir.write_error(what, exc, run_dir=run_dir)

@@ -356,7 +356,7 @@ def _register_validators(fv):
     )
     check("epochs", lambda v: 0 < v <= MAX_EPOCHS, f"--epochs must be in 1..{MAX_EPOCHS}")
     check("batch_size", lambda v: 0 < v <= 2**24, "--batch_size must be in 1..16777216")
-    check("learning_rate", lambda v: _finite(v) and v > 0, "--learning_rate must be a number > 0")
+    check("learning_rate", lambda v: _finite(v) and v > 0, "--learning_rate must be > 0")
     check("momentum", lambda v: _finite(v) and 0 <= v < 1, "--momentum must be in [0, 1)")
     check("warmup_epochs", lambda v: v >= 0, "--warmup_epochs must be >= 0")
     check(
@@ -419,7 +419,7 @@ def _register_validators(fv):
     check(
         "sparsity_threshold",
         lambda v: _finite(v) and v > 0,
-        "--sparsity_threshold must be a number > 0",
+        "--sparsity_threshold must be > 0",
     )
     check("checkpoint_every", lambda v: v > 0, "--checkpoint_every must be > 0")
     check("keep_checkpoints", lambda v: 0 < v <= 1000, "--keep_checkpoints must be in 1..1000")

@@ -36,12 +36,14 @@ def synthetic():
     centers = rng.normal(size=(K, D)).astype(np.float32)
     y = rng.integers(0, K, N + 1000)
     x = (centers[y] + 2.0 * rng.normal(size=(N + 1000, D))).astype(np.float32)
+    held_out = Split(x[N:], one_hot(y[N:], K))
     return Dataset(
         "synthetic",
         "tabular",
-        Split(x[:N], one_hot(y[:N], K)),
-        Split(x[N:], one_hot(y[N:], K)),
-        tuple(str(i) for i in range(K)),
+        train=Split(x[:N], one_hot(y[:N], K)),
+        val=held_out,
+        test=held_out,
+        class_names=tuple(str(i) for i in range(K)),
     )
 
 
@@ -54,7 +56,7 @@ def ours(ds, epochs):
     strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
     with strategy.scope():
         model = build(cfg, ds)
-        opt = optim.make("sgd", 0.01)
+        opt = optim.make(cfg, -(-N // BATCH))
     trainer = Trainer(model, opt, strategy, ds, cfg)
     trainer.run(tf.constant(0, tf.int64), tf.constant(1, tf.int64))  # trace + first epoch
     start = time.perf_counter()

@@ -67,7 +67,7 @@ def test_compiled_loop_traces_once():
     strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
     with strategy.scope():
         model = build(cfg, iris)
-        optimizer = optim.make("sgd", 0.01)
+        optimizer = optim.make(cfg, 4)
     trainer = Trainer(model, optimizer, strategy, iris, cfg)
     for first, last in [(0, 3), (3, 6), (6, 9)]:
         assert int(trainer.run(tf.constant(first, tf.int64), tf.constant(last, tf.int64))) == -1
