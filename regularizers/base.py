@@ -165,7 +165,8 @@ class Regularizer:
 
     def finalize(self, model, optimizer):
         """Called once when training ends, before the test evaluation and the export (EMA puts
-        the averaged weights into the model here)."""
+        the averaged weights into the model here). Returns True when it changed the weights, so
+        that the test split is evaluated on them instead of read from the last epoch's row."""
 
     def layer_stats(self, model, activations):
         """[(prefix, {stat: [n] vector}, [n layer names])] written every --stats_every epochs."""
