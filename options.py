@@ -516,9 +516,10 @@ def _all_regs(values):
 
 @dataclasses.dataclass(frozen=True)
 class RunConfig:
-    """Every train.py flag value, as stored in a run's config.json."""
+    """Every train.py flag value, as stored in a run's config.json, and the flags' defaults."""
 
     values: dict
+    defaults: dict = dataclasses.field(default_factory=dict, compare=False)
 
     def __getattr__(self, name):
         try:
@@ -535,8 +536,13 @@ class RunConfig:
         return {k: v for k, v in self.values.items() if k not in RESUME_INSENSITIVE}
 
     def variant_hash(self):
-        """8 hex digits of everything trained but the seed: equal for the seeds of a variant."""
-        identity = {k: v for k, v in self.trained_identity().items() if k != "seed"}
+        """8 hex digits of every trained value but the seed that differs from its default: equal
+        for the seeds of a variant, and unchanged when a later version adds a flag."""
+        identity = {
+            k: v
+            for k, v in self.trained_identity().items()
+            if k != "seed" and (k not in self.defaults or v != self.defaults[k])
+        }
         text = json.dumps(identity, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:8]
 
@@ -544,14 +550,9 @@ class RunConfig:
         return json.dumps(self.values, indent=2, sort_keys=True)
 
 
-def config_from_flags(fv=flags.FLAGS):
-    """The RunConfig of parsed flags; raises UserError for flags that do nothing here."""
-    check_consistency(fv)
-    names = sorted({f.name for f in fv.get_key_flags_for_module(__name__)})
-    values = {}
-    for name in names:
-        value = fv[name].value
-        values[name] = list(value) if isinstance(value, list | tuple) else value
+def _normalized(values):
+    """Flag values as config.json stores them: numbers for numeric lists, --reg in order."""
+    values = dict(values)
     for name in ("hidden", "conv_filters", "cnn_dense", "layers", "lr_decay_epochs"):
         values[name] = [int(v) for v in values[name]]
     for _, p in regularizers.all_params():
@@ -561,7 +562,20 @@ def config_from_flags(fv=flags.FLAGS):
     values["reg"] = sorted(set(values["reg"]), key=order.index)
     if values["stats_every"] is None:
         values["stats_every"] = values["log_every"]
-    return RunConfig(values)
+    return values
+
+
+def config_from_flags(fv=flags.FLAGS):
+    """The RunConfig of parsed flags; raises UserError for flags that do nothing here."""
+    check_consistency(fv)
+    names = sorted({f.name for f in fv.get_key_flags_for_module(__name__)})
+
+    def plain(value):
+        return list(value) if isinstance(value, list | tuple) else value
+
+    values = _normalized({name: plain(fv[name].value) for name in names})
+    defaults = _normalized({name: plain(fv[name].default) for name in names})
+    return RunConfig(values, defaults)
 
 
 def default_run_name(cfg, active):

@@ -285,8 +285,10 @@ def _decide(cfg, path):
             f"run directory {path} holds checkpoints but no config.json, so it cannot be "
             "resumed; move it away, or pass another --run_name"
         )
-    old_identity = {k: v for k, v in old.items() if k in cfg.trained_identity()}
-    diff = _first_difference(old_identity, cfg.trained_identity())
+    identity = cfg.trained_identity()
+    # A flag added after the run was made counts as its default there.
+    old_identity = {k: old.get(k, cfg.defaults.get(k)) for k in identity}
+    diff = _first_difference(old_identity, identity)
     if diff:
         raise UserError(
             f"run directory {path} holds a run with other flags ({diff}); pass "
