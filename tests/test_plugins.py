@@ -99,3 +99,28 @@ def test_its_flag_is_validated_and_refused_when_it_is_off(registered):
     fv(["train.py", "--shrink=0.3"])
     with pytest.raises(regularizers.UserError, match="--shrink does nothing here"):
         options.config_from_flags(fv)
+
+
+def test_the_readme_example_regularizer_works():
+    """README's "Adding a regularizer" module, run as written."""
+    import re
+
+    from models import build
+    from tests.conftest import ROOT
+    from tests.test_models import IRIS
+
+    text = (ROOT / "README.md").read_text()
+    code = re.search(r"## Adding a regularizer.*?```python\n(.*?)```", text, re.S).group(1)
+    try:
+        exec(compile(code, "README.md", "exec"), {"__name__": "readme_example"})
+        fv = flags.FlagValues()
+        options.define_flags(fv)
+        fv(["train.py", "--reg=center", "--center=0.5", "--all_layers", "--hidden=6,4"])
+        cfg = options.config_from_flags(fv)
+        (reg,) = regularizers.resolve(cfg, 2)
+        model = build(cfg, IRIS, active=[reg])
+        kernels = [model.blocks[i].core.kernel.numpy() for i in (0, 1)]
+        want = 0.5 * sum(((k - k.mean()) ** 2).sum() for k in kernels)
+        assert float(reg.penalty(model, None)) == pytest.approx(want, rel=1e-5)
+    finally:
+        regularizers.REGISTRY.pop("center", None)
