@@ -1,6 +1,11 @@
-"""Writes a sweep's results: results.csv, results.md, and the tutorial's plots over seeds.
+"""Writes a sweep's results: results.md, results.csv, runs.csv and figures, with statistics.
 
-python report.py --sweep_dir=sweeps_out/tutorial
+    python report.py --sweep_dir=sweeps_out/tutorial [--metric=test_accuracy] [--baseline=model1]
+
+Per variant: mean, sample std and a 95% bootstrap CI of --metric over seeds. Against the
+baseline (default: the first variant without regularization), seed by seed: the mean
+difference with its CI, rliable's probability of improvement, and a Wilcoxon signed-rank test
+Holm-adjusted over the variants (results.md says how each is computed).
 """
 
 import os
@@ -10,28 +15,56 @@ from absl import flags
 import cli
 from errors import UserError
 from runs import rundir
-from sweeps import plan as sweep_plan
-from sweeps import plots, results
+from sweeps import manifest as sweep_manifest
+from sweeps import markdown, plots, results
 
 flags.DEFINE_string("sweep_dir", "sweeps_out/tutorial", "A directory written by sweep.py.")
+flags.DEFINE_string(
+    "metric",
+    "test_accuracy",
+    "A value of the runs' metrics.json 'final' (test_accuracy, test_data_loss, ...).",
+)
+flags.DEFINE_string(
+    "baseline", "", "Variant the others are compared with; empty: the first unregularized one."
+)
+flags.DEFINE_enum(
+    "better",
+    "auto",
+    ["auto", "higher", "lower"],
+    "Which direction of --metric is an improvement; auto: lower for losses, MSE, gaps and "
+    "penalties, higher otherwise.",
+)
 FLAGS = flags.FLAGS
 
 
-def report(out_dir):
+def report(out_dir, metric="test_accuracy", baseline="", better="auto"):
     if not os.path.isdir(out_dir):
         raise UserError(f"--sweep_dir={out_dir} does not exist; run sweep.py first")
-    by_variant = results.load_runs(out_dir, sweep_plan.read_manifest(out_dir))
+    manifest = sweep_manifest.read(out_dir)
+    variants, by_variant = results.load(out_dir, manifest)
+    results.check_metric(by_variant, metric)
+    baseline, why = results.choose_baseline(variants, baseline)
     if not os.access(out_dir, os.W_OK):
         raise UserError(f"cannot write into {out_dir}; check its permissions")
-    rows = results.summarize(by_variant)
-    rundir.write_text(os.path.join(out_dir, "results.csv"), results.to_csv(rows))
-    table = results.to_markdown(rows)
-    rundir.write_text(os.path.join(out_dir, "results.md"), table)
-    pngs = plots.write_all(out_dir, by_variant, rows)
-    print(table, end="")
-    print(f"wrote results.csv, results.md and {len(pngs)} plots to {out_dir}")
+    higher = results.higher_is_better(metric, better)
+    rows = results.summarize(variants, by_variant, metric)
+    paired = results.compare(rows, baseline, higher)
+    text = markdown.write(
+        out_dir, manifest, variants, by_variant, rows, paired, metric, higher, baseline, why
+    )
+    rundir.write_text(os.path.join(out_dir, "results.md"), text)
+    rundir.write_text(
+        os.path.join(out_dir, "results.csv"), results.results_csv(rows, paired, baseline)
+    )
+    rundir.write_text(
+        os.path.join(out_dir, "runs.csv"), results.runs_csv(variants, by_variant, metric)
+    )
+    grid_flags = list(manifest["protocol"].get("grid") or {})
+    pngs = plots.write_all(out_dir, variants, by_variant, rows, metric, baseline, grid_flags)
+    print(text, end="")
+    print(f"wrote results.md, results.csv, runs.csv and {len(pngs)} figures to {out_dir}")
     return 0
 
 
 if __name__ == "__main__":
-    cli.run(lambda: report(FLAGS.sweep_dir))
+    cli.run(lambda: report(FLAGS.sweep_dir, FLAGS.metric, FLAGS.baseline, FLAGS.better))

@@ -1,10 +1,24 @@
 """Runs every variant x seed of a study, locally in parallel or as one SLURM job array.
 
     python sweep.py --configs='configs/model*.cfg' --seeds=5 --out=sweeps_out/tutorial
+    python sweep.py --configs=configs/model6.cfg --grid=l2=0,1e-4,1e-3 --grid=dropout_rate=0,0.3 \\
+        --train_flag=--epochs=100 --train_flag=--reg=l2,dropout --out=sweeps_out/l2_dropout
     python report.py --sweep_dir=sweeps_out/tutorial
 
-Re-running the same command skips finished runs and resumes interrupted ones (train.py resumes
-from their checkpoints). A failed or diverged run is recorded and does not stop the sweep.
+A variant is a config (a train.py flagfile) at one point of the --grid; every variant runs with
+seeds 0..--seeds-1. --train_flag=--NAME=VALUE adds one train.py flag to every run, its value
+taken whole (commas included); --train_flags=--a=1,--b=2 is the short form for values without
+commas. --grid=NAME=V1,V2,... crosses the train.py flag NAME's values with the configs; when a
+value itself holds commas, separate the values with ';' instead (--grid='dropout_rate=0.5;0.5,0.3').
+The sweep sets --seed, --logdir, --run_name, --flagfile and --progress itself: giving them in a
+config, --train_flag or --grid is an error. Every run's full flag list is checked with train.py's
+own flags and validators before anything is written (--dry_run stops there and lists the runs).
+
+Run directories are <out>/runs/<variant>_<hash>_s<seed>, the hash being that of every trained
+flag but the seed: changing any of them makes new runs. Re-running the same command skips
+finished and diverged runs (after checking their config.json) and resumes interrupted ones. A
+failed or diverged run is recorded (<out>/status/) and does not stop the sweep. Exit code: 0 when
+every run finished, 1 when some did not (they are listed), 2 on bad input.
 """
 
 import os
@@ -14,62 +28,138 @@ from absl import flags, logging
 
 import cli
 from errors import UserError
-from sweeps import executors
-from sweeps import plan as sweep_plan
+from sweeps import MAX_SEEDS, executors, manifest, status
 
 flags.DEFINE_list("configs", ["configs/model*.cfg"], "Flagfiles (globs allowed): the variants.")
-flags.DEFINE_integer("seeds", 5, "Seeds per variant: 0..seeds-1.")
+flags.DEFINE_integer("seeds", 5, f"Seeds per variant: 0..seeds-1 (1 to {MAX_SEEDS}).")
 flags.DEFINE_string("out", "sweeps_out/tutorial", "Sweep directory (runs/, logs/, results).")
 flags.DEFINE_enum("executor", "local", ["local", "slurm"], "Where the runs execute.")
-flags.DEFINE_integer("workers", os.cpu_count() or 1, "Parallel runs of the local executor.")
+flags.DEFINE_integer("workers", os.cpu_count() or 1, "Parallel runs of the local executor (>= 1).")
 flags.DEFINE_bool("wait", True, "slurm: wait for the job array to finish (sbatch --wait).")
-flags.DEFINE_list("train_flags", [], "Extra train.py flags for every run, e.g. --epochs=50.")
+flags.DEFINE_multi_string(
+    "train_flag",
+    [],
+    "One train.py flag for every run, value taken whole, e.g. --train_flag=--reg=l2,dropout. "
+    "Repeat for more.",
+)
+flags.DEFINE_list(
+    "train_flags",
+    [],
+    "Train.py flags for every run as a comma list, e.g. --epochs=50,--log_every=0 (values "
+    "without commas only; use --train_flag for those).",
+)
+flags.DEFINE_multi_string(
+    "grid",
+    [],
+    "NAME=V1,V2,...: run every config with each value of train.py's --NAME (repeat to cross "
+    "several flags). Values holding commas: separate them with ';', e.g. "
+    "dropout_rate=0.5;0.5,0.3.",
+)
+flags.DEFINE_bool("dry_run", False, "Check and list the runs; write and run nothing.")
+flags.register_validator("workers", lambda v: v >= 1, message="--workers must be >= 1")
+flags.register_validator(
+    "seeds",
+    lambda v: 1 <= v <= MAX_SEEDS,
+    message=f"--seeds must be between 1 and {MAX_SEEDS}",
+)
 FLAGS = flags.FLAGS
 
+EXIT_INCOMPLETE = 1  # the sweep ran, but not every run finished
 
-def sweep():
-    out = FLAGS.out
-    runs_dir = os.path.join(out, "runs")
-    logs_dir = os.path.join(out, "logs")
-    extra = [f if f.startswith("--") else f"--{f}" for f in FLAGS.train_flags]
-    runs = sweep_plan.plan(FLAGS.configs, FLAGS.seeds, runs_dir, extra)
+
+def _dirs(out):
     try:
-        os.makedirs(runs_dir, exist_ok=True)
-        os.makedirs(logs_dir, exist_ok=True)
+        for sub in ("runs", "logs", "status"):
+            os.makedirs(os.path.join(out, sub), exist_ok=True)
     except OSError as e:
         raise UserError(
             f"cannot write the sweep directory {out} ({e.strerror}); pass a writable --out"
         ) from e
-    sweep_plan.write_manifest(out, runs)
-    todo = [r for r in runs if r.status(runs_dir) not in ("finished", "diverged")]
+
+
+def summary(out, runs, ran, wall):
+    """The sweep's final report: counts, and every run that did not finish, with its error."""
+    outcomes = {r.name: status.outcome(out, r.name) for r in runs}
+    counts = {}
+    for o in outcomes.values():
+        counts[o.status] = counts.get(o.status, 0) + 1
+    variants = len({r.variant.name for r in runs})
+    lines = [
+        f"sweep {out}: {len(runs)} runs ({variants} variants x {len(runs) // variants} seeds); "
+        + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    ]
+    if ran:
+        lines.append(f"ran {ran} runs in {wall:.1f}s ({wall / ran:.2f}s per run)")
+    bad = [(name, o) for name, o in outcomes.items() if o.status != "finished"]
+    if bad:
+        width = max(len(name) for name, _ in bad)
+        lines.append(f"not finished ({len(bad)}):")
+        for name, o in bad:
+            code = "-" if o.exit is None else str(o.exit)
+            lines.append(f"  {name:<{width}}  {o.status:<9} exit {code:<4} {o.log}: {o.error}")
+    return "\n".join(lines), not bad
+
+
+def sweep():
+    # These import train.py's options, and with them TensorFlow: only once the flags are good.
+    from sweeps import plan as sweep_plan
+    from sweeps import train_args as targs
+
+    out = FLAGS.out
+    runs_dir = os.path.join(out, "runs")
+    logs_dir = os.path.abspath(os.path.join(out, "logs"))
+    extra = targs.extra_flags(FLAGS.train_flags, FLAGS.train_flag)
+    grid = targs.parse_grid(FLAGS.grid, extra)
+    variants, runs = sweep_plan.plan(FLAGS.configs, FLAGS.seeds, runs_dir, extra, grid)
+    done = {r.name: sweep_plan.existing_status(runs_dir, r) for r in runs}
+    todo = [r for r in runs if done[r.name] not in ("finished", "diverged")]
+    if FLAGS.executor == "slurm":
+        executors.check_slurm_args(runs)
+    if FLAGS.dry_run:
+        for r in runs:
+            print(f"{r.name}\t{done[r.name]}\t{r.variant.label}\t{' '.join(r.args)}")
+        print(f"{len(runs)} runs, {len(todo)} to run (dry run: nothing written)")
+        return 0
+    _dirs(out)
+    protocol = {
+        **sweep_plan.settings_summary(variants),
+        "configs": FLAGS.configs,
+        "seeds": FLAGS.seeds,
+        "train_flags": extra,
+        "grid": {name: values for name, values in grid},
+        "executor": FLAGS.executor,
+    }
+    manifest.write(out, variants, runs, protocol)
     logging.info(
         "%d runs (%d variants x %d seeds): %d done, %d to run with the %s executor",
         len(runs),
-        len(runs) // FLAGS.seeds,
+        len(variants),
         FLAGS.seeds,
         len(runs) - len(todo),
         len(todo),
         FLAGS.executor,
     )
-    if not todo:
-        return 0
     start = time.time()
-    if FLAGS.executor == "slurm":
+    for r in todo:
+        status.forget(out, r.name)
+    if todo and FLAGS.executor == "slurm":
         job = executors.submit_slurm(todo, out, logs_dir, FLAGS.wait)
+        for i, r in enumerate(todo):
+            status.record(out, r.name, executor="slurm", job=job, log=f"logs/slurm-{job}_{i}.out")
         logging.info("submitted job array %s (%d tasks)", job, len(todo))
         if not FLAGS.wait:
+            print(f"submitted job array {job} ({len(todo)} runs); report.py once it has ended")
             return 0
-    else:
-        executors.run_local(todo, logs_dir, FLAGS.workers)
-    statuses = {r.name: r.status(runs_dir) for r in runs}
-    counts = {s: list(statuses.values()).count(s) for s in sorted(set(statuses.values()))}
-    wall = time.time() - start
-    logging.info("sweep done in %.1fs (%.2fs per run): %s", wall, wall / len(todo), counts)
-    print(f"{len(todo)} runs in {wall:.1f}s ({wall / len(todo):.2f}s per run); statuses {counts}")
-    for name, status in statuses.items():
-        if status != "finished":
-            print(f"  {name}: {status} (log: {os.path.join(logs_dir, name + '.log')})")
-    return 0
+    elif todo:
+
+        def on_result(name, code, note=None):
+            log = f"logs/{name}.log"
+            status.record(out, name, executor="local", exit=code, log=log, note=note)
+
+        executors.run_local(todo, logs_dir, FLAGS.workers, on_result)
+    text, complete = summary(out, runs, len(todo), time.time() - start)
+    print(text)
+    return 0 if complete else EXIT_INCOMPLETE
 
 
 if __name__ == "__main__":

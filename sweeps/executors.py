@@ -10,16 +10,19 @@ from concurrent.futures import ThreadPoolExecutor
 from absl import logging
 
 from errors import UserError
+from runs import rundir
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def run_local(runs, logs_dir, workers):
+def run_local(runs, logs_dir, workers, on_result=None):
     """Runs the runs in `workers` processes (sweeps/worker.py); returns {run name: exit code}.
 
-    Runs are dealt round-robin, so every worker gets a mix of variants. A worker that dies
-    leaves its remaining runs unfinished; re-running the sweep picks them up.
+    Runs are dealt round-robin, so every worker gets a mix of variants. on_result(name, code,
+    note) is called as each run ends; a worker that dies reports its remaining runs with code
+    None and a note. Re-running the sweep picks them up.
     """
+    on_result = on_result or (lambda name, code, note=None: None)
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     queues = [runs[i::workers] for i in range(min(workers, len(runs)))]
 
@@ -43,6 +46,7 @@ def run_local(runs, logs_dir, workers):
         for line in proc.stdout:
             result = json.loads(line)
             codes[result["name"]] = result["exit"]
+            on_result(result["name"], result["exit"])
             logging.info(
                 "%s: exit %d (%.1fs into worker %d)",
                 result["name"],
@@ -52,6 +56,10 @@ def run_local(runs, logs_dir, workers):
             )
         proc.wait()
         os.unlink(spec_path)
+        for r in queue:
+            if r.name not in codes:
+                note = f"its worker process exited with {proc.returncode} before this run ended"
+                on_result(r.name, None, note)
         return codes
 
     with ThreadPoolExecutor(max_workers=len(queues)) as pool:
@@ -59,12 +67,22 @@ def run_local(runs, logs_dir, workers):
     return {name: code for codes in results for name, code in codes.items()}
 
 
+def check_slurm_args(runs):
+    """slurm/array.sbatch splits each line of the variants file on whitespace."""
+    for run in runs:
+        spaced = [a for a in run.args if len(a.split()) != 1]
+        if spaced:
+            raise UserError(
+                f"--executor=slurm passes flags as whitespace-separated lines; {spaced[0]!r} "
+                "contains whitespace: use paths and values without it"
+            )
+
+
 def submit_slurm(runs, out_dir, logs_dir, wait):
     """Submits slurm/array.sbatch with one array task per run; returns the job id."""
+    check_slurm_args(runs)
     variants = os.path.join(out_dir, "variants.txt")
-    with open(variants, "w") as f:
-        for run in runs:
-            f.write(" ".join(run.args) + "\n")
+    rundir.write_text(variants, "".join(" ".join(run.args) + "\n" for run in runs))
     cmd = [
         "sbatch",
         "--parsable",

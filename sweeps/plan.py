@@ -1,44 +1,35 @@
-"""A sweep's runs: every variant (a flagfile) x seed, checked before anything starts."""
+"""A sweep's runs: every config x grid point x seed, each parsed as train.py would parse it."""
 
 import dataclasses
 import glob
-import json
+import itertools
 import os
 import re
 
-from absl import flags
-
-import options
 from errors import UserError
 from runs import rundir
+from sweeps import MAX_SEEDS, labels
+from sweeps import train_args as targs
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
+class Variant:
+    name: str
+    label: str
+    flagfile: str
+    grid: tuple  # ((flag, value as given), ...)
+    identity: dict  # trained flags without the seed
+    config_hash: str
+    given: frozenset = frozenset()  # flags its config, --train_flag or --grid set
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
 class Run:
-    variant: str
+    variant: Variant
     seed: int
     name: str
     args: tuple  # train.py flags
-
-    def status(self, runs_dir):
-        """finished/diverged (final), preempted, or missing (never ran or was killed)."""
-        path = os.path.join(runs_dir, self.name, "metrics.json")
-        try:
-            return rundir.read_json(path).get("status", "missing")
-        except (OSError, ValueError):
-            return "missing"
-
-
-def check_flagfile(path):
-    """Parses a flagfile with train.py's own flags and validators; raises UserError if bad."""
-    if not os.path.isfile(path):
-        raise UserError(f"config file {path} does not exist")
-    fv = flags.FlagValues()
-    options.define_flags(fv)
-    try:
-        fv(["train.py", f"--flagfile={path}"])
-    except flags.Error as e:
-        raise UserError(f"config file {path}: {e}") from e
+    identity: dict  # trained flags, seed included: what config.json must hold to be reused
 
 
 def _natural(path):
@@ -53,50 +44,140 @@ def expand_configs(patterns):
         if not matches:
             raise UserError(f"config file {pattern} does not exist (no file matches)")
         paths += matches
+    for path in paths:
+        if not os.path.isfile(path):
+            raise UserError(f"config file {path} is not a file")
     return list(dict.fromkeys(paths))
 
 
-def plan(config_patterns, seeds, runs_dir, extra_args=()):
-    """All runs of the sweep, in variant-major order."""
-    if seeds <= 0:
-        raise UserError("--seeds must be >= 1")
+def check_flagfile(path):
+    """Parses a flagfile alone with train.py's flags; it may not set the sweep's own flags."""
+    fv = targs.parse_flags([f"--flagfile={path}"], f"config file {path}")
+    for name in targs.OWNED:
+        if name in fv and fv[name].present:
+            targs.check_not_owned(name, f"config file {path}")
+    return {name for name in fv if fv[name].present}
+
+
+def _slug(text):
+    """A grid value as part of a directory name: '1e-4' stays, 'a/b,c' becomes 'a-b-c'."""
+    return re.sub(r"[^A-Za-z0-9.+-]", "-", text)
+
+
+def plan(config_patterns, seeds, runs_dir, extra_args=(), grid=()):
+    """(variants, runs): every config x grid point, then x seed, in that order. Writes nothing.
+
+    Every run's full argument list is parsed with train.py's flags and validators first.
+    """
+    if not 1 <= seeds <= MAX_SEEDS:
+        raise UserError(f"--seeds must be between 1 and {MAX_SEEDS}")
     paths = expand_configs(config_patterns)
+    file_flags = {path: check_flagfile(path) for path in paths}
+    defaults, order = targs.defaults()
+    probe = targs.fresh()
+    extra_names = {targs.flag_name(a, probe) for a in extra_args}
+    grid_names = {name for name, _ in grid}
+    planned = []
     for path in paths:
-        check_flagfile(path)
+        stem = _slug(os.path.splitext(os.path.basename(path))[0])
+        file_label = labels.from_flagfile(path)
+        if file_flags[path] & (extra_names | grid_names):
+            file_label = None  # it may describe a value the sweep overrides: generate one
+        for point in itertools.product(*[[(name, v) for v in vals] for name, vals in grid]):
+            name = "_".join([stem] + [f"{flag}-{_slug(v)}" for flag, v in point])
+            if name in (p["name"] for p in planned):
+                raise UserError(f"two variants are named {name}: rename one of their configs")
+            args = [
+                f"--flagfile={os.path.abspath(path)}",
+                *extra_args,
+                *[f"--{flag}={v}" for flag, v in point],
+            ]
+            cfg, fv = targs.parse(args, f"variant {name} ({path}, its grid values, --train_flag)")
+            given = {f for f in fv if fv[f].present}
+            ident = targs.identity(cfg)
+            own = labels.settings(ident, defaults, order, given, extra_names | grid_names)
+            planned.append(
+                dict(
+                    name=name,
+                    path=path,
+                    point=point,
+                    args=args,
+                    ident=ident,
+                    given=given,
+                    own=own,
+                    file_label=file_label,
+                )
+            )
+    # Settings every variant has (e.g. the tutorial configs' --validate_on=test) are protocol.
+    common = set.intersection(*[set(p["own"]) for p in planned]) if len(planned) > 1 else set()
+    variants = []
+    for p in planned:
+        grid_items = [labels.setting(flag, p["ident"][flag]) for flag, _ in p["point"]]
+        own = [s for s in p["own"] if s not in common] or ([] if grid_items else p["own"])
+        variants.append(
+            Variant(
+                name=p["name"],
+                label=labels.label(p["file_label"], own, grid_items),
+                flagfile=p["path"],
+                grid=p["point"],
+                identity=p["ident"],
+                config_hash=targs.identity_hash(p["ident"]),
+                given=frozenset(p["given"]),
+            )
+        )
+    runs_dir = os.path.abspath(runs_dir)
     runs = []
-    for path in paths:
-        variant = os.path.splitext(os.path.basename(path))[0]
+    for variant, p in zip(variants, planned, strict=True):
         for seed in range(seeds):
-            name = f"{variant}_s{seed}"
+            run_name = f"{variant.name}_{variant.config_hash}_s{seed}"
             args = (
-                f"--flagfile={path}",
+                *p["args"],
                 f"--seed={seed}",
                 f"--logdir={runs_dir}",
-                f"--run_name={name}",
+                f"--run_name={run_name}",
                 "--progress=lines",
-                *extra_args,
             )
-            runs.append(Run(variant, seed, name, args))
-    return runs
+            run_cfg, _ = targs.parse(args, f"run {run_name}")
+            runs.append(Run(variant, seed, run_name, args, run_cfg.trained_identity()))
+    return variants, runs
 
 
-def write_manifest(out_dir, runs):
-    """sweep.json: which run belongs to which variant and seed (the report reads it)."""
-    rundir.write_json(
-        os.path.join(out_dir, "sweep.json"),
-        {
-            "runs": [
-                {"variant": r.variant, "seed": r.seed, "name": r.name, "args": list(r.args)}
-                for r in runs
-            ]
-        },
-    )
+def settings_summary(variants):
+    """The protocol of results.md, in train.py's flag order: {"shared": trained settings equal
+    in every variant and given or not train.py's default ('epochs=20'), "shared_defaults": the
+    other equal ones, "varying": the names of those that differ}."""
+    defaults, order = targs.defaults()
+    idents = [v.identity for v in variants]
+    given = set().union(*[v.given for v in variants])
+    names = [n for n in order if any(n in i for i in idents)]
+    names += sorted({n for i in idents for n in i} - set(names))
+    out = {"shared": [], "shared_defaults": [], "varying": []}
+    for name in names:
+        values = [i.get(name) for i in idents]
+        if any(v != values[0] for v in values):
+            out["varying"].append(name)
+        elif name in given or values[0] != defaults.get(name):
+            out["shared"].append(labels.setting(name, values[0]))
+        else:
+            out["shared_defaults"].append(labels.setting(name, values[0]))
+    return out
 
 
-def read_manifest(out_dir):
-    path = os.path.join(out_dir, "sweep.json")
+def existing_status(runs_dir, run):
+    """Status of the run's directory (missing if none); refuses one that holds another run."""
+    path = os.path.join(runs_dir, run.name)
     try:
-        with open(path) as f:
-            return json.load(f)["runs"]
-    except FileNotFoundError as e:
-        raise UserError(f"{out_dir} holds no sweep (no sweep.json); run sweep.py first") from e
+        old = rundir.read_json(os.path.join(path, "config.json"))
+    except (OSError, ValueError):
+        old = None
+    if old is not None:
+        for key, value in sorted(run.identity.items()):
+            if old.get(key) != value:
+                raise UserError(
+                    f"run directory {path} holds a run with other trained flags (--{key}: "
+                    f"{old.get(key)!r} there, {value!r} planned); move it away or use another --out"
+                )
+    try:
+        return rundir.read_json(os.path.join(path, "metrics.json")).get("status", "missing")
+    except (OSError, ValueError):
+        return "missing"

@@ -56,12 +56,16 @@ def run_one(train, spec):
                 code = train.main()
             except UserError as e:
                 print(f"train.py: error: {e}", file=sys.stderr)
-                code = 2
+                code = e.exit_code  # 2, or e.g. 74 for a file that could not be written
             except Exception:  # a bug in one run must not take the other runs down
                 import traceback
 
                 traceback.print_exc()
                 code = 1
+            finally:  # a run that raised must not keep its directory locked for the next ones
+                from runs import rundir
+
+                rundir.release_all()
     keras.backend.clear_session()
     gc.collect()
     return code

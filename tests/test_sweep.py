@@ -1,19 +1,23 @@
-"""sweep.py and report.py: the table equals the runs' metrics; resume; failures; bad input."""
+"""sweep.py and report.py: planning and validation, grids, labels, reuse, failures, the tables."""
 
 import csv
 import json
 import os
-import struct
 import subprocess
 import sys
 
+import matplotlib.image
 import numpy as np
 import pytest
 
+from errors import UserError
+from sweeps import plan as sweep_plan
+from sweeps import stats, status
+from sweeps import train_args as targs
 from tests import slurm_cluster
 from tests.conftest import ROOT, read_metrics
 
-FAST = "--train_flags=--epochs=8,--log_every=0"
+FAST = ["--train_flag=--epochs=3", "--train_flag=--log_every=0"]
 
 
 def _script(name, *args, check=None, env=None):
@@ -26,7 +30,7 @@ def _script(name, *args, check=None, env=None):
         timeout=600,
     )
     if check is not None:
-        assert proc.returncode == check, proc.stderr[-3000:]
+        assert proc.returncode == check, proc.stdout[-2000:] + proc.stderr[-3000:]
     return proc
 
 
@@ -34,97 +38,79 @@ def sweep(*args, check=None, env=None):
     return _script("sweep.py", *args, check=check, env=env)
 
 
-def report(out, check=None):
-    return _script("report.py", f"--sweep_dir={out}", check=check)
+def report(out, *args, check=None):
+    return _script("report.py", f"--sweep_dir={out}", *args, check=check)
 
 
-def png_size(path):
-    data = path.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
-    return struct.unpack(">II", data[16:24])
+def error_lines(proc, prog):
+    """The `prog: error:` lines; there must be no traceback."""
+    assert "Traceback" not in proc.stderr
+    return [ln for ln in proc.stderr.splitlines() if ln.startswith(f"{prog}: error:")]
 
 
-def test_small_sweep_table_equals_the_runs_and_resumes(tmp_path):
-    out = tmp_path / "sw"
-    args = [
-        "--configs=configs/model2.cfg,configs/model7.cfg",
-        "--seeds=2",
-        f"--out={out}",
-        "--workers=2",
-        FAST,
-    ]
-    first = sweep(*args, check=0)
-    assert "4 runs in" in first.stdout
-    report(out, check=0)
-    with open(out / "results.csv") as f:
-        rows = {r["variant"]: r for r in csv.DictReader(f)}
-    assert list(rows) == ["model2", "model7"]
-    for variant in rows:
-        ms = [read_metrics(out / "runs" / f"{variant}_s{s}") for s in range(2)]
-        acc = [m["final"]["test_accuracy"] for m in ms]
-        assert float(rows[variant]["test_accuracy_mean"]) == pytest.approx(np.mean(acc))
-        assert float(rows[variant]["test_accuracy_std"]) == pytest.approx(np.std(acc))
-        assert float(rows[variant]["test_mse_mean"]) == pytest.approx(
-            np.mean([m["final"]["test_mse"] for m in ms])
-        )
-        assert rows[variant]["finished"] == "2" and rows[variant]["failed"] == "0"
-    # model2 regularizes layer 0 with L1: its sparsity/norm columns describe dense0 only.
-    m = read_metrics(out / "runs" / "model2_s0")
-    m1 = read_metrics(out / "runs" / "model2_s1")
-    assert float(rows["model2"]["reg_layers_l2_norm_mean"]) == pytest.approx(
-        (m["weights"]["dense0"]["l2_norm"] + m1["weights"]["dense0"]["l2_norm"]) / 2
-    )
-    md = (out / "results.md").read_text()
-    assert "| model2 |" in md and "| model7 |" in md
-    for name in ["curves_model2.png", "curves_model7.png", "accuracy.png"]:
-        assert png_size(out / name) == (1000, 400)
-
-    # Interrupt: forget one run's result and break another mid-way, then re-run the sweep.
-    finished_mtime = os.path.getmtime(out / "runs" / "model2_s0" / "metrics.json")
-    os.remove(out / "runs" / "model7_s1" / "metrics.json")
-    again = sweep(*args, check=0)
-    assert "1 runs in" in again.stdout
-    assert os.path.getmtime(out / "runs" / "model2_s0" / "metrics.json") == finished_mtime
-    assert read_metrics(out / "runs" / "model7_s1")["status"] == "finished"
-    assert sweep(*args, check=0).stdout == ""  # nothing left to do
+def manifest(out):
+    return json.loads((out / "sweep.json").read_text())
 
 
-def test_failing_run_is_recorded_and_does_not_stop_the_sweep(tmp_path):
-    bad = tmp_path / "diverge.cfg"
-    bad.write_text("--reg=none\n--learning_rate=1e6\n")
-    out = tmp_path / "sw"
-    proc = sweep(f"--configs=configs/model1.cfg,{bad}", "--seeds=1", f"--out={out}", FAST, check=0)
-    assert "diverge_s0: diverged" in proc.stdout
-    assert read_metrics(out / "runs" / "model1_s0")["status"] == "finished"
-    report(out, check=0)
-    with open(out / "results.csv") as f:
-        rows = {r["variant"]: r for r in csv.DictReader(f)}
-    assert rows["diverge"]["finished"] == "0" and rows["diverge"]["failed"] == "1"
-    assert rows["model1"]["finished"] == "1"
+def run_dirs(out, variant):
+    """{seed: run directory} of a variant, from sweep.json."""
+    return {
+        r["seed"]: out / "runs" / r["name"]
+        for r in manifest(out)["runs"]
+        if r["variant"] == variant
+    }
 
 
+def read_csv(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def png_shape(path):
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    return matplotlib.image.imread(path).shape
+
+
+def write_cfg(path, *lines):
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+# ---- planning: no training ------------------------------------------------------------------
 @pytest.mark.parametrize(
     "args, message",
     [
+        (
+            ["--train_flag=--epochs=abc"],
+            "--train_flag: flag --epochs=abc: invalid literal for int() with base 10: 'abc'",
+        ),
+        (
+            ["--train_flag=--seed=3"],
+            "--train_flag=--seed=3 sets --seed, which the sweep sets itself (seeds come from "
+            "--seeds)",
+        ),
+        (["--grid=nope=1,2"], "--grid=nope=1,2: train.py has no flag --nope"),
+        (["--seeds=0"], "--seeds must be between 1 and 1000"),
+        (["--workers=0"], "--workers must be >= 1"),
         (["--configs=configs/nope.cfg"], "config file configs/nope.cfg does not exist"),
-        (["--seeds=0"], "--seeds must be >= 1"),
     ],
 )
-def test_sweep_bad_input(tmp_path, args, message):
-    proc = sweep(*args, f"--out={tmp_path}/sw", check=2)
-    assert message in proc.stderr and "Traceback" not in proc.stderr
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, args, message):
+    proc = sweep("--configs=configs/model1.cfg", *args, f"--out={tmp_path}/sw", check=2)
+    lines = error_lines(proc, "sweep.py")
+    assert len(lines) == 1 and message in lines[0], proc.stderr
     assert not (tmp_path / "sw").exists()
 
 
-def test_sweep_config_with_unknown_flag_and_unwritable_out(tmp_path):
-    cfg = tmp_path / "bad.cfg"
-    cfg.write_text("--reg=l1\n--learning_rat=0.1\n")
-    proc = sweep(f"--configs={cfg}", f"--out={tmp_path}/sw", check=2)
-    assert "Unknown command line flag 'learning_rat'" in proc.stderr
+def test_config_with_unknown_flag_and_unwritable_out(tmp_path):
+    cfg = write_cfg(tmp_path / "bad.cfg", "--reg=l1", "--learning_rat=0.1")
+    with pytest.raises(UserError, match="Unknown command line flag 'learning_rat'"):
+        sweep_plan.plan([cfg], 1, tmp_path / "runs")
     blocker = tmp_path / "file"
     blocker.write_text("x")
     proc = sweep("--configs=configs/model1.cfg", f"--out={blocker}/sw", check=2)
-    assert "cannot write the sweep directory" in proc.stderr
+    (line,) = error_lines(proc, "sweep.py")
+    assert "cannot write the sweep directory" in line
 
 
 def test_report_bad_input_leaves_earlier_results(tmp_path):
@@ -137,8 +123,250 @@ def test_report_bad_input_leaves_earlier_results(tmp_path):
     )
     (empty / "results.md").write_text("earlier results")
     proc = report(empty, check=2)
-    assert "holds no finished runs" in proc.stderr and "Traceback" not in proc.stderr
+    (line,) = error_lines(proc, "report.py")
+    assert "holds no finished runs" in line
     assert (empty / "results.md").read_text() == "earlier results"
+
+
+def test_the_sweeps_own_flags_cannot_be_set_anywhere(tmp_path):
+    for train_flags, train_flag in (
+        ([], ["--logdir=x"]),
+        (["--run_name=x"], []),
+        ([], ["--flagfile=configs/model1.cfg"]),
+    ):
+        with pytest.raises(UserError, match="which the sweep sets itself"):
+            targs.extra_flags(train_flags, train_flag)
+    with pytest.raises(UserError, match="--grid=seed=1,2 sets --seed, which the sweep sets"):
+        targs.parse_grid(["seed=1,2"], [])
+    cfg = write_cfg(tmp_path / "c.cfg", "--reg=l2", "--seed=4")
+    with pytest.raises(UserError, match=f"config file {cfg} sets --seed, which the sweep"):
+        sweep_plan.plan([cfg], 1, tmp_path / "runs")
+
+
+def test_train_flag_carries_commas_and_train_flags_says_how(tmp_path):
+    extra = targs.extra_flags(["--epochs=3"], ["--reg=l2,dropout"])
+    assert extra == ["--epochs=3", "--reg=l2,dropout"]
+    _, runs = sweep_plan.plan(["configs/model6.cfg"], 1, tmp_path / "runs", extra)
+    assert "--reg=l2,dropout" in runs[0].args
+    assert sorted(runs[0].identity["reg"]) == ["dropout", "l2"] and runs[0].identity["epochs"] == 3
+    with pytest.raises(UserError, match="splits on commas: pass a value with commas as --train"):
+        targs.extra_flags(["--reg=l2", "dropout"], [])
+
+
+def test_grid_bad_specs():
+    for spec, message in [
+        ("l2", "write --grid=NAME=V1,V2"),
+        ("l2=0,-1", "value '-1': flag --l2=-1.0: --l2 must be >= 0"),
+        ("l2=0,0", "distinct and non-empty"),
+        ("epochs=1,x", "value 'x'"),
+    ]:
+        with pytest.raises(UserError, match=message):
+            targs.parse_grid([spec], [])
+    with pytest.raises(UserError, match="--grid names --l2 twice"):
+        targs.parse_grid(["l2=0,1", "l2=2"], [])
+    with pytest.raises(UserError, match="--l2 is both a --grid flag and a --train_flag"):
+        targs.parse_grid(["l2=0,1"], ["--l2=0.5"])
+    grid = targs.parse_grid(["dropout_rate=0.5;0.5,0.3", "learning_rate=0.1,0.01"], [])
+    assert grid == [("dropout_rate", ["0.5", "0.5,0.3"]), ("learning_rate", ["0.1", "0.01"])]
+
+
+def test_grid_expansion_names_labels_and_hashes(tmp_path):
+    a = write_cfg(tmp_path / "a.cfg", "--reg=l2", "--l2=0.01", "--batch_size=32")
+    b = write_cfg(tmp_path / "b.cfg", "# comment", "# label: my L2 variant", "--reg=l2")
+    grid = targs.parse_grid(["l2=0,1e-3", "learning_rate=0.01;0.1"], [])
+    variants, runs = sweep_plan.plan([a, b], 2, tmp_path / "runs", ["--epochs=3"], grid)
+    assert [v.name for v in variants] == [
+        f"{stem}_l2-{l2}_learning_rate-{lr}"
+        for stem in ("a", "b")
+        for l2 in ("0", "1e-3")
+        for lr in ("0.01", "0.1")
+    ]
+    assert len(runs) == 16 and [r.seed for r in runs[:4]] == [0, 1, 0, 1]
+    first = variants[0]
+    # Generated: what the config gives or changes, less what every variant has (reg=l2: the
+    # protocol's) and --train_flag (epochs: protocol too); grid values last.
+    assert first.label == "batch_size=32, l2=0, learning_rate=0.01"
+    assert variants[4].label == "my L2 variant, l2=0, learning_rate=0.01"
+    assert len({v.config_hash for v in variants}) == 8
+    # A '# label:' that may describe a value the grid overrides gives way to a generated one.
+    c = write_cfg(tmp_path / "c.cfg", "# label: L2 0.01", "--reg=l2", "--l2=0.01")
+    overridden, _ = sweep_plan.plan([c], 1, tmp_path / "runs", [], grid[:1])
+    assert [v.label for v in overridden] == ["l2=0", "l2=0.001"]
+    for r in runs:
+        assert r.name == f"{r.variant.name}_{r.variant.config_hash}_s{r.seed}"
+        assert r.args[-4:] == (
+            f"--seed={r.seed}",
+            f"--logdir={tmp_path / 'runs'}",
+            f"--run_name={r.name}",
+            "--progress=lines",
+        )
+        cfg, _ = targs.parse(r.args, "test")
+        assert cfg.seed == r.seed and cfg.l2 == float(dict(r.variant.grid)["l2"])
+        assert cfg.epochs == 3
+    # The same command plans the same names; any trained flag changes them.
+    _, again = sweep_plan.plan([a, b], 2, tmp_path / "runs", ["--epochs=3"], grid)
+    assert [r.name for r in again] == [r.name for r in runs]
+    _, other = sweep_plan.plan([a, b], 2, tmp_path / "runs", ["--epochs=4"], grid)
+    assert not {r.name for r in other} & {r.name for r in runs}
+
+
+def test_a_run_directory_with_other_trained_flags_is_refused(tmp_path):
+    out = tmp_path / "sw"
+    args = ["--configs=configs/model6.cfg", "--seeds=1", f"--out={out}", "--train_flag=--l2=0.01"]
+    _, runs = sweep_plan.plan(["configs/model6.cfg"], 1, out / "runs", ["--l2=0.01"])
+    run_dir = out / "runs" / runs[0].name
+    run_dir.mkdir(parents=True)
+    (run_dir / "config.json").write_text(json.dumps({**runs[0].identity, "l2": 0.0001}))
+    (run_dir / "metrics.json").write_text(json.dumps({"status": "finished"}))
+    proc = sweep(*args, check=2)
+    (line,) = error_lines(proc, "sweep.py")
+    assert "holds a run with other trained flags (--l2: 0.0001 there, 0.01 planned)" in line
+    assert not (out / "sweep.json").exists()
+
+
+def test_slurm_executor_passes_every_runs_grid_args(tmp_path):
+    """A stand-in sbatch records its call; the variants file carries each run's full args."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    sbatch = bin_dir / "sbatch"
+    sbatch.write_text(f'#!/bin/sh\necho "$@" > {tmp_path}/sbatch_args\necho 4242\n')
+    sbatch.chmod(0o755)
+    out = tmp_path / "sw"
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    proc = sweep(
+        "--executor=slurm",
+        "--nowait",
+        "--configs=configs/model6.cfg",
+        "--grid=l2=0,0.001",
+        "--seeds=2",
+        f"--out={out}",
+        *FAST,
+        env=env,
+        check=0,
+    )
+    assert "submitted job array 4242 (4 runs)" in proc.stdout
+    assert "--array=0-3" in (tmp_path / "sbatch_args").read_text()
+    runs = manifest(out)["runs"]
+    lines = (out / "variants.txt").read_text().splitlines()
+    assert lines == [" ".join(r["args"]) for r in runs]
+    assert "--l2=0.001" in lines[2] and "--seed=0" in lines[2]
+    assert runs[2]["variant"] == "model6_l2-0.001"
+    # What the array task's log says becomes the run's status (slurm/common.sh's last line).
+    log = out / "logs" / "slurm-4242_1.out"
+    log.write_text("train.py: error: something broke\ntrain.py exited with 2\n")
+    o = status.outcome(str(out), runs[1]["name"])
+    assert (o.status, o.exit, o.error) == ("failed", 2, "train.py: error: something broke")
+    assert status.outcome(str(out), runs[0]["name"]).status == "missing"
+
+
+# ---- sweeps that train ---------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def two_by_three(tmp_path_factory):
+    """model1 (no regularization) and model2 (L1, first layer) x 3 seeds, 3 epochs."""
+    out = tmp_path_factory.mktemp("two_by_three") / "sw"
+    args = ["--configs=configs/model1.cfg,configs/model2.cfg", "--seeds=3", f"--out={out}"]
+    proc = sweep(*args, "--workers=2", *FAST, check=0)
+    assert "6 runs (2 variants x 3 seeds); 6 finished" in proc.stdout
+    return out, args
+
+
+@pytest.mark.slow
+def test_tables_equal_the_runs_and_the_paired_differences(two_by_three):
+    out, _ = two_by_three
+    m = manifest(out)
+    assert [(r["variant"], r["seed"]) for r in m["runs"]] == [
+        (v, s) for v in ("model1", "model2") for s in range(3)
+    ]
+    for r in m["runs"]:
+        assert r["label"] and r["name"].startswith(r["variant"]) and "--epochs=3" in r["args"]
+    assert m["protocol"]["train_flags"] == ["--epochs=3", "--log_every=0"]
+    metrics = {
+        v: {s: read_metrics(d) for s, d in run_dirs(out, v).items()} for v in ("model1", "model2")
+    }
+    for metric in ("test_data_loss", "test_accuracy"):
+        report(out, f"--metric={metric}", check=0)
+        rows = {r["variant"]: r for r in read_csv(out / "results.csv")}
+        values = {
+            v: np.array([ms[s]["final"][metric] for s in range(3)]) for v, ms in metrics.items()
+        }
+        for v, x in values.items():
+            assert float(rows[v]["mean"]) == pytest.approx(x.mean())
+            assert float(rows[v]["std"]) == pytest.approx(x.std(ddof=1))
+            assert (float(rows[v]["ci_low"]), float(rows[v]["ci_high"])) == pytest.approx(
+                stats.bootstrap_ci(x)
+            )
+            assert rows[v]["finished"] == "3" and rows[v]["not_finished"] == "0"
+        # model1 has no regularizer: it is the baseline; model2 is compared seed by seed.
+        d = values["model2"] - values["model1"]
+        r = rows["model2"]
+        assert r["baseline"] == "model1" and r["n_pairs"] == "3"
+        assert float(r["diff_mean"]) == pytest.approx(d.mean())
+        assert float(r["p_value"]) == pytest.approx(stats.wilcoxon_p(d))
+        assert float(r["p_holm"]) == pytest.approx(stats.wilcoxon_p(d))  # one comparison
+    runs = read_csv(out / "runs.csv")
+    assert [(r["variant"], r["seed"], r["status"]) for r in runs] == [
+        (v, str(s), "finished") for v in ("model1", "model2") for s in range(3)
+    ]
+    md = (out / "results.md").read_text()
+    assert "`--epochs=3`" in md and "epochs=3" in md and "## Paired comparison" in md
+    assert "smallest possible two-sided Wilcoxon p-value is 0.25" in md
+    for name in ("test_accuracy.png", "curves_val_accuracy.png", "curves_train_data_loss.png"):
+        _, width, _ = png_shape(out / name)
+        assert width == 1000
+
+
+@pytest.mark.slow
+def test_a_changed_trained_flag_is_never_reused(two_by_three):
+    out, args = two_by_three
+    extra = targs.extra_flags([], [f.split("=", 1)[1] for f in FAST])
+    _, runs = sweep_plan.plan(["configs/model1.cfg", "configs/model2.cfg"], 3, out / "runs", extra)
+    assert {sweep_plan.existing_status(out / "runs", r) for r in runs} == {"finished"}
+    changed = sweep(*args, *FAST, "--train_flag=--batch_size=64", "--dry_run", check=0)
+    assert "6 runs, 6 to run" in changed.stdout
+    assert manifest(out)["protocol"]["train_flags"] == ["--epochs=3", "--log_every=0"]
+
+
+@pytest.mark.slow
+def test_rerun_skips_finished_runs_and_resumes_the_rest(two_by_three):
+    out, args = two_by_three
+    dirs = run_dirs(out, "model2")
+    finished_mtime = os.path.getmtime(run_dirs(out, "model1")[0] / "metrics.json")
+    os.remove(dirs[1] / "metrics.json")
+    again = sweep(*args, *FAST, check=0)
+    assert "ran 1 runs in" in again.stdout and "6 finished" in again.stdout
+    assert os.path.getmtime(run_dirs(out, "model1")[0] / "metrics.json") == finished_mtime
+    assert read_metrics(dirs[1])["status"] == "finished"
+    idle = sweep(*args, *FAST, check=0)
+    assert "6 finished" in idle.stdout and "ran " not in idle.stdout
+
+
+@pytest.mark.slow
+def test_failed_and_diverged_runs_are_reported_and_the_exit_code_says_so(tmp_path):
+    diverge = write_cfg(tmp_path / "diverge.cfg", "--reg=none", "--learning_rate=1e6")
+    bad = write_cfg(tmp_path / "badlayers.cfg", "--reg=l1", "--layers=9")
+    out = tmp_path / "sw"
+    proc = sweep(
+        f"--configs=configs/model1.cfg,{diverge},{bad}",
+        "--seeds=1",
+        f"--out={out}",
+        "--workers=1",
+        "--train_flag=--epochs=8",
+        "--train_flag=--log_every=0",
+        check=1,
+    )
+    assert "1 diverged, 1 failed, 1 finished" in proc.stdout
+    lines = proc.stdout.splitlines()
+    (div,) = [ln for ln in lines if ln.strip().startswith("diverge_")]
+    assert "diverged  exit 3" in div and "loss became NaN/inf" in div
+    (fail,) = [ln for ln in lines if ln.strip().startswith("badlayers_")]
+    assert "failed    exit 2" in fail and "--layers index 9 is out of range" in fail
+    report(out, check=0)
+    rows = {r["variant"]: r for r in read_csv(out / "results.csv")}
+    assert rows["badlayers"]["finished"] == "0" and rows["badlayers"]["not_finished"] == "1"
+    assert rows["model1"]["finished"] == "1"
+    md = (out / "results.md").read_text()
+    assert "## Runs that did not finish" in md and "| failed | 2 |" in md
+    assert "| diverged | 3 |" in md
 
 
 @pytest.mark.slurm
@@ -155,23 +383,29 @@ def test_sweep_submits_one_slurm_job_array(tmp_path):
             "--configs=configs/model1.cfg,configs/model5.cfg",
             "--seeds=2",
             f"--out={out}",
-            FAST,
+            *FAST,
             env=cluster.env,
             check=0,
         )
         assert "submitted job array" in proc.stderr
         assert len((out / "variants.txt").read_text().splitlines()) == 4
-        for name in ["model1_s0", "model1_s1", "model5_s0", "model5_s1"]:
-            assert read_metrics(out / "runs" / name)["status"] == "finished"
+        for variant in ("model1", "model5"):
+            for run_dir in run_dirs(out, variant).values():
+                assert read_metrics(run_dir)["status"] == "finished"
         assert len(list((out / "logs").glob("slurm-*_*.out"))) == 4
+        assert "4 finished" in proc.stdout
     finally:
         cluster.stop()
 
 
+@pytest.mark.slow
 def test_a_run_inside_a_sweep_worker_equals_a_standalone_run(tmp_path):
     out = tmp_path / "sw"
     # Two runs in one worker: the second (Dropout, seed 1) follows another run in the process.
-    sweep("--configs=configs/model8.cfg", "--seeds=2", f"--out={out}", "--workers=1", FAST, check=0)
+    fast = ["--train_flag=--epochs=8", "--train_flag=--log_every=0"]
+    sweep(
+        "--configs=configs/model8.cfg", "--seeds=2", f"--out={out}", "--workers=1", *fast, check=0
+    )
     from tests.conftest import run_train
 
     run_train(
@@ -183,7 +417,7 @@ def test_a_run_inside_a_sweep_worker_equals_a_standalone_run(tmp_path):
         "--run_name=model8_s1",
         check=0,
     )
-    a = read_metrics(out / "runs" / "model8_s1")
+    a = read_metrics(run_dirs(out, "model8")[1])
     b = read_metrics(tmp_path / "solo" / "model8_s1")
     for key in ("final", "history", "weights"):
         assert a[key] == b[key], key

@@ -1,0 +1,204 @@
+"""results.md: the protocol, the per-variant and paired tables, and how to read them."""
+
+import math
+
+from sweeps import results, stats
+
+
+def _esc(text):
+    return str(text).replace("|", "\\|")
+
+
+def formatter(metric):
+    """Value and difference formats: accuracy-like metrics in percent (points for differences)."""
+    if results.is_fraction(metric):
+        return (lambda v: f"{100 * v:.1f}"), (lambda d: f"{100 * d:+.1f}"), " %"
+    return (lambda v: f"{v:.4g}"), (lambda d: f"{d:+.3g}"), ""
+
+
+def _num(fmt, v):
+    return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else fmt(v)
+
+
+def protocol(out_dir, manifest, variants, rows, metric, higher, baseline, why):
+    p = manifest["protocol"]
+    seeds = p.get("seeds") or max(len(r["values"]) for r in rows)
+    n_runs = sum(r["runs"] for r in rows)
+    finished = sum(r["finished"] for r in rows)
+    base_label = next(v["label"] for v in variants if v["variant"] == baseline)
+    grid = p.get("grid") or {}
+    lines = [
+        f"# Results: {out_dir}",
+        "",
+        "## Protocol",
+        "",
+        f"- **Runs**: {len(variants)} variants × {seeds} seeds (seeds 0–{seeds - 1}) = "
+        f"{n_runs} runs, {finished} finished. Executor: {p.get('executor', '?')}.",
+        "- **Configs**: " + (", ".join(f"`{c}`" for c in p.get("configs", [])) or "?"),
+        "- **Train flags given to every run**: "
+        + (" ".join(f"`{f}`" for f in p.get("train_flags", [])) or "none"),
+        "- **Grid**: "
+        + (
+            "; ".join(f"`{k}` ∈ {{{', '.join(v)}}}" for k, v in grid.items())
+            + ", crossed with every config and seed"
+            if grid
+            else "none"
+        ),
+    ]
+    if p.get("shared"):
+        lines.append(
+            "- **Settings shared by every variant, given or not train.py's default**: "
+            + ", ".join(p["shared"])
+        )
+    if p.get("shared_defaults"):
+        lines.append(
+            "- **Shared, at train.py's defaults** (data, validation protocol, model, "
+            "optimization; every other trained flag): " + ", ".join(p["shared_defaults"])
+        )
+    if p.get("varying"):
+        lines.append(
+            "- **Settings that differ between variants**: "
+            + ", ".join(p["varying"])
+            + " (the labels say how)"
+        )
+    lines += [
+        f"- **Metric**: `{metric}`, the value at each run's last epoch (metrics.json "
+        f'"final"); {"higher" if higher else "lower"} is better.',
+        f"- **Baseline**: `{baseline}` ({_esc(base_label)}): {why}.",
+        "",
+    ]
+    return lines
+
+
+def variant_table(rows, metric):
+    fmt, _, unit = formatter(metric)
+    lines = [
+        "## Per variant",
+        "",
+        f"| variant | label | {metric}{unit}: mean ± std | 95% CI of the mean | per seed | "
+        "finished / runs | sparsity of reg. layers | L2 norm of reg. layers |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        per_seed = ", ".join(fmt(v) for _, v in sorted(r["values"].items()))
+        if len(r["values"]) > 10:
+            per_seed = "(runs.csv)"
+        lines.append(
+            f"| {r['variant']} | {_esc(r['label'])} | {_num(fmt, r['mean'])} ± "
+            f"{_num(fmt, r['std'])} | [{_num(fmt, r['ci_low'])}, {_num(fmt, r['ci_high'])}] | "
+            f"{per_seed or '–'} | {r['finished']} / {r['runs']} | "
+            f"{_num(lambda v: f'{v:.3f}', r['reg_layers_sparsity_mean'])} | "
+            f"{_num(lambda v: f'{v:.3g}', r['reg_layers_l2_norm_mean'])} |"
+        )
+    return [*lines, ""]
+
+
+def paired_table(paired, metric, higher, baseline, base_label):
+    _, dfmt, unit = formatter(metric)
+    unit = " (points)" if unit else ""
+    lines = [
+        f"## Paired comparison with the baseline `{baseline}` ({_esc(base_label)})",
+        "",
+        f"| variant | label | seeds paired | mean difference{unit} (95% CI) | "
+        "P(improvement) | Wilcoxon p | Holm p | significant |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for c in paired:
+        diff = (
+            f"{_num(dfmt, c['diff_mean'])} [{_num(dfmt, c['diff_ci_low'])}, "
+            f"{_num(dfmt, c['diff_ci_high'])}]"
+        )
+        lines.append(
+            f"| {c['variant']} | {_esc(c['label'])} | {c['n_pairs']} | {diff} | "
+            f"{_num(lambda v: f'{v:.2f}', c['prob_improvement'])} | "
+            f"{_num(lambda v: f'{v:.3g}', c['p_value'])} | "
+            f"{_num(lambda v: f'{v:.3g}', c['p_holm'])} | {'yes' if c['significant'] else 'no'} |"
+        )
+    lines.append("")
+    lines += verdict(paired, metric, higher)
+    return [*lines, ""]
+
+
+def verdict(paired, metric, higher):
+    """The plain sentence a reader needs: does anything differ beyond seed noise?"""
+    if not paired:
+        return ["Only one variant: nothing to compare."]
+    if not any(c["n_pairs"] for c in paired):
+        return ["No seed finished in both the baseline and another variant: nothing to compare."]
+    _, dfmt, unit = formatter(metric)
+    significant = [c for c in paired if c["significant"]]
+    if significant:
+        return [
+            f"Differ from the baseline beyond seed noise (Holm-adjusted p < {stats.ALPHA}): "
+            + "; ".join(
+                f"`{c['variant']}` ({dfmt(c['diff_mean'])}{' points' if unit else ''}, "
+                f"{'better' if (c['diff_mean'] > 0) == higher else 'worse'})"
+                for c in significant
+            )
+            + "."
+        ]
+    lines = [
+        "**No variant differs from the baseline beyond seed noise** (Holm-adjusted Wilcoxon "
+        f"p ≥ {stats.ALPHA} for all {len(paired)} variants compared)."
+    ]
+    pairs = max(c["n_pairs"] for c in paired)
+    if pairs and stats.smallest_p(pairs) >= stats.ALPHA:
+        lines[0] += (
+            f" With {pairs} paired seeds the smallest possible two-sided Wilcoxon p-value is "
+            f"{stats.smallest_p(pairs):.3g}, so no difference could have reached p < "
+            f"{stats.ALPHA}: at least 6 seeds are needed."
+        )
+    return lines
+
+
+def failures(variants, by_variant):
+    bad = [r for v in variants for r in by_variant[v["variant"]] if not r.finished]
+    if not bad:
+        return []
+    lines = [
+        "## Runs that did not finish",
+        "",
+        "| run | seed | status | exit code | log: last error line |",
+        "|---|---|---|---|---|",
+    ]
+    for r in bad:
+        o = r.outcome
+        code = "–" if o.exit is None else o.exit
+        lines.append(f"| {r.name} | {r.seed} | {o.status} | {code} | `{o.log}`: {_esc(o.error)} |")
+    return [*lines, ""]
+
+
+def method(metric, higher):
+    better = "higher" if higher else "lower"
+    return [
+        "## How the numbers are computed",
+        "",
+        f"- Per variant: mean and sample standard deviation (ddof=1) of `{metric}` over the "
+        "finished seeds; the 95% CI of the mean is a percentile bootstrap (10,000 resamples of "
+        "the seeds, numpy default_rng(0): the same numbers every time). Per-run values: "
+        "runs.csv.",
+        "- Paired comparison: seed s of every variant trains on the same split in the same "
+        "data order as seed s of the baseline, so variants are compared seed by seed, on the "
+        "seeds finished in both. Mean difference = variant − baseline, with a bootstrap CI.",
+        "- P(improvement) is rliable's probability of improvement (Agarwal et al., 2021): the "
+        "mean over all pairs (i, j) of those seeds of 1[variant's x_i is better than the "
+        f"baseline's y_j] + ½·1[x_i = y_j], {better} being better; 0.5 means no tendency.",
+        "- Wilcoxon signed-rank test on the paired differences (two-sided, scipy; zero "
+        "differences dropped, p = 1 when all are zero), Holm-adjusted over the variants "
+        f"compared; significant: adjusted p < {stats.ALPHA}. With n seeds the smallest "
+        "possible p is 2/2^n (0.25 for 3 seeds, 0.0625 for 5, 0.031 for 6).",
+        "- Sparsity and L2 norm of the regularized layers: the final per-layer statistics "
+        '(metrics.json "weights") averaged over the hidden layers that carry any regularizer '
+        "(every hidden layer when a variant has none), then over seeds.",
+        "",
+    ]
+
+
+def write(out_dir, manifest, variants, by_variant, rows, paired, metric, higher, baseline, why):
+    base_label = next(v["label"] for v in variants if v["variant"] == baseline)
+    lines = protocol(out_dir, manifest, variants, rows, metric, higher, baseline, why)
+    lines += variant_table(rows, metric)
+    lines += paired_table(paired, metric, higher, baseline, base_label)
+    lines += failures(variants, by_variant)
+    lines += method(metric, higher)
+    return "\n".join(lines)

@@ -1,0 +1,127 @@
+"""train.py's arguments as a sweep sees them: parsed fresh, the flags the sweep owns, identities."""
+
+import hashlib
+import json
+
+from absl import flags
+
+import options
+from errors import UserError
+
+# The sweep sets these on every run; a config, --train_flag or --grid may not (why, to say so).
+OWNED = {
+    "seed": "seeds come from --seeds",
+    "logdir": "runs go to <--out>/runs",
+    "run_name": "the sweep names every run",
+    "flagfile": "configs come from --configs",
+    "progress": "sweep logs use --progress=lines",
+}
+
+
+def fresh():
+    """A FlagValues with train.py's flags and validators and nothing parsed."""
+    fv = flags.FlagValues()
+    options.define_flags(fv)
+    return fv
+
+
+def one_line(error):
+    return " ".join(str(error).split())
+
+
+def parse_flags(args, where):
+    """Parses train.py `args` with train.py's flags and validators; returns the FlagValues."""
+    fv = fresh()
+    try:
+        fv(["train.py", *args])
+    except flags.Error as e:
+        raise UserError(f"{where}: {one_line(e)}") from e
+    return fv
+
+
+def parse(args, where):
+    """Parses a whole train.py command line as train.py would; returns (RunConfig, fv).
+
+    Beyond the flags' validators, config_from_flags checks the flags together (e.g. a flag
+    that does nothing in this variant), so this is for complete argument lists only.
+    """
+    fv = parse_flags(args, where)
+    try:
+        return options.config_from_flags(fv), fv
+    except UserError as e:
+        raise UserError(f"{where}: {e}") from e
+
+
+def flag_name(arg, fv):
+    """The flag an argument sets: '--l2=0.1' -> 'l2', '--noall_layers' -> 'all_layers'."""
+    name = arg.lstrip("-").split("=", 1)[0]
+    if name not in fv and name.startswith("no") and name[2:] in fv and fv[name[2:]].boolean:
+        return name[2:]
+    return name
+
+
+def check_not_owned(name, where):
+    if name in OWNED:
+        raise UserError(f"{where} sets --{name}, which the sweep sets itself ({OWNED[name]})")
+
+
+def extra_flags(train_flags, train_flag):
+    """The train.py flags every run gets, from --train_flags (comma list) and --train_flag."""
+    fv = fresh()
+    args = []
+    for source, items in (("--train_flags", train_flags), ("--train_flag", train_flag)):
+        for item in items:
+            if not item.startswith("--"):
+                hint = (
+                    " (--train_flags splits on commas: pass a value with commas as "
+                    "--train_flag=--reg=l2,dropout)"
+                    if source == "--train_flags"
+                    else ""
+                )
+                raise UserError(f"{source}={item} is not a train.py flag like --epochs=5{hint}")
+            check_not_owned(flag_name(item, fv), f"{source}={item}")
+            args.append(item)
+    parse_flags(args, "--train_flag")
+    return args
+
+
+def parse_grid(specs, extra):
+    """[(flag, [values])] from --grid=NAME=V1,V2,... (or V1;V2;... when a value has commas)."""
+    fv = fresh()
+    extra_names = {flag_name(a, fv) for a in extra}
+    grid = []
+    for spec in specs:
+        name, sep, text = spec.partition("=")
+        name = name.strip().lstrip("-")
+        if not sep or not name or not text.strip():
+            raise UserError(f"--grid={spec}: write --grid=NAME=V1,V2,... with NAME a train.py flag")
+        if name not in fv:
+            raise UserError(f"--grid={spec}: train.py has no flag --{name}")
+        check_not_owned(name, f"--grid={spec}")
+        if name in extra_names:
+            raise UserError(f"--{name} is both a --grid flag and a --train_flag: give it once")
+        if name in (g for g, _ in grid):
+            raise UserError(f"--grid names --{name} twice: give all its values in one --grid")
+        values = [v.strip() for v in text.split(";" if ";" in text else ",")]
+        if "" in values or len(set(values)) != len(values):
+            raise UserError(f"--grid={spec}: the values must be distinct and non-empty")
+        for value in values:
+            parse_flags([f"--{name}={value}"], f"--grid={spec}: value {value!r}")
+        grid.append((name, values))
+    return grid
+
+
+def identity(cfg):
+    """What a variant trains: the trained identity without the seed."""
+    return {k: v for k, v in cfg.trained_identity().items() if k != "seed"}
+
+
+def identity_hash(ident):
+    """8 hex digits that change whenever any trained flag does."""
+    return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:8]
+
+
+def defaults():
+    """train.py's default values and its flags in definition order (for labels and tables)."""
+    cfg, fv = parse([], "train.py's defaults")
+    return cfg.values, [name for name in fv if name in cfg.values]
