@@ -53,7 +53,8 @@ def train(cfg):
     start_time = time.time()
     active = regularizers.resolve(cfg, models.num_hidden(cfg))
     run_name = cfg.run_name or options.default_run_name(cfg, active)
-    rundir.prepare(cfg, run_name, create=False)  # a finished run is refused before any work
+    # A finished run, or one another process holds, is refused before any work.
+    rundir.prepare(cfg, run_name, create=False, check_busy=True)
     logging.info("devices: %s", place.description)
 
     # Same flags + seed -> same numbers: seeded initializers, Dropout, split; deterministic ops.

@@ -4,13 +4,23 @@ Every model is a stack of hidden blocks (a Dense or Conv2D core, its activation,
 layers the active regularizers insert: normalization before pooling, noise after it) and a Dense
 output layer producing logits. Exposing activations and naming layers are done here once, so a
 new model only lists its blocks.
+
+Models and blocks are registered Keras serializables (package "regstudy"): `model.save(...)`
+writes a .keras file that `keras.models.load_model` opens once this package is imported. An
+inserted layer is serialized generically, so any Keras layer a regularizer inserts round-trips
+(a custom one needs its own `register_keras_serializable`).
 """
 
 import keras
 
-from regularizers.base import NORMALIZE
+from regularizers.base import NOISE, NORMALIZE
+
+PACKAGE = "regstudy"
+_serialize = keras.saving.serialize_keras_object
+_deserialize = keras.saving.deserialize_keras_object
 
 
+@keras.saving.register_keras_serializable(package=PACKAGE)
 class Block(keras.layers.Layer):
     """core -> activation -> [normalize layers] -> [pool] -> [noise layers]."""
 
@@ -36,6 +46,44 @@ class Block(keras.layers.Layer):
         for layer in self.noise:
             y = layer(y, training=training)
         return y, a
+
+    def inserted(self):
+        """[(stage, attribute, layer)] as given to __init__, normalize stage first. Read back
+        from the attributes (not stored apart: new tracked state would change checkpoints)."""
+        attrs = {id(v): k for k, v in vars(self).items() if isinstance(v, keras.layers.Layer)}
+        return [(NORMALIZE, attrs[id(x)], x) for x in self.normalize] + [
+            (NOISE, attrs[id(x)], x) for x in self.noise
+        ]
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "core": _serialize(self.core),
+            "activation": self.activation_name,
+            "pool": None if self.pool is None else _serialize(self.pool),
+            "inserted": serialize_inserted(self.inserted()),
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        core = _deserialize(config.pop("core"))
+        pool = config.pop("pool")
+        return cls(
+            core,
+            config.pop("activation"),
+            inserted=deserialize_inserted(config.pop("inserted")),
+            pool=None if pool is None else _deserialize(pool),
+            **config,
+        )
+
+
+def serialize_inserted(triples):
+    return [{"stage": s, "attribute": a, "layer": _serialize(x)} for s, a, x in triples]
+
+
+def deserialize_inserted(items):
+    return [(d["stage"], d["attribute"], _deserialize(d["layer"])) for d in items]
 
 
 class BlockModel(keras.Model):
@@ -75,6 +123,37 @@ class BlockModel(keras.Model):
             x = self.flatten(x)
         logits = self.out(x)
         return (logits, activations) if return_activations else logits
+
+    # ---- serialization: the constructor's arguments, read back from the blocks -----------------
+    def architecture(self):
+        """The subclass's own constructor arguments (widths), from its blocks."""
+        raise NotImplementedError
+
+    def get_config(self):
+        acts = [b.activation_name for b in self.blocks] or ["relu"]
+        inserted = {str(i): serialize_inserted(b.inserted()) for i, b in enumerate(self.blocks)}
+        return {
+            **super().get_config(),
+            "num_classes": self.out.units,
+            **self.architecture(),
+            # Every block but the last uses `activation` (with one block it is unused).
+            "activation": acts[0],
+            "last_activation": acts[-1],
+            "inserted": inserted,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        inserted = {int(i): deserialize_inserted(v) for i, v in config.pop("inserted").items()}
+        # The blocks' cores are made by __init__ under the global dtype policy: make it the
+        # model's own (mixed_bfloat16 under --mixed_precision), as it was when the model was built.
+        previous = keras.config.dtype_policy()
+        keras.config.set_dtype_policy(keras.dtype_policies.deserialize(config["dtype"]))
+        try:
+            return cls(inserted=inserted, **config)
+        finally:
+            keras.config.set_dtype_policy(previous)
 
     def kernel_layers(self):
         """(name, layer) for every Dense/Conv layer, hidden then output."""

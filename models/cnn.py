@@ -2,9 +2,10 @@
 
 import keras
 
-from models.base import BlockModel
+from models.base import PACKAGE, BlockModel
 
 
+@keras.saving.register_keras_serializable(package=PACKAGE)
 class CNN(BlockModel):
     def __init__(
         self,
@@ -29,3 +30,10 @@ class CNN(BlockModel):
         pools += [None] * len(dense)
         self.blocks = self.make_blocks(cores, acts, inserted or {}, pools=pools)
         self.flatten_before = n
+
+    def architecture(self):
+        n = self.flatten_before
+        return {
+            "conv_filters": [b.core.filters for b in self.blocks[:n]],
+            "dense": [b.core.units for b in self.blocks[n:]],
+        }

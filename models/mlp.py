@@ -2,9 +2,10 @@
 
 import keras
 
-from models.base import BlockModel
+from models.base import PACKAGE, BlockModel
 
 
+@keras.saving.register_keras_serializable(package=PACKAGE)
 class MLP(BlockModel):
     def __init__(
         self,
@@ -21,3 +22,6 @@ class MLP(BlockModel):
         acts = [activation] * (len(hidden) - 1) + [last_activation] if hidden else []
         self.blocks = self.make_blocks(cores, acts, inserted or {})
         self.flatten_before = 0  # image inputs are flattened
+
+    def architecture(self):
+        return {"hidden": [b.core.units for b in self.blocks]}
