@@ -28,21 +28,14 @@ FLAGS = flags.FLAGS
 
 def train(cfg):
     """Runs the whole job for `cfg`; returns the process exit code."""
-    from cluster.tf_runtime import quiet_startup
-
-    with quiet_startup():
-        import tensorflow as tf
-
-        from cluster import devices
-
-        place = devices.configure(cfg)  # before anything else uses TF: it fixes the device list
+    place = start_devices(cfg)  # before anything else uses TF: it fixes the device list
     import keras
+    import tensorflow as tf
 
     import data
     import models
     import regularizers
-    from inspection.summaries import Writers, write_final, write_run_info
-    from runs import metrics as run_metrics
+    from inspection.summaries import Writers
     from runs import rundir
     from runs.checkpoints import Checkpoints
     from runs.progress import Progress
@@ -63,90 +56,43 @@ def train(cfg):
     optim.set_precision_policy(cfg.mixed_precision)
 
     dataset = data.for_config(cfg)
-    logging.info(
-        "data: %s, %d train / %d %s / %d test rows, input %s, %d classes",
-        dataset.name,
-        len(dataset.train),
-        len(dataset.val),
-        "validation (= test: the tutorial's protocol)" if dataset.validates_on_test else "val",
-        len(dataset.test),
-        dataset.input_shape,
-        dataset.num_classes,
-    )
+    log_dataset(dataset)
     steps_per_epoch = -(-len(dataset.train) // min(cfg.batch_size, len(dataset.train)))
     with place.strategy.scope():
         model = models.build(cfg, dataset, sync_bn=place.replicas > 1, active=active)
         optimizer = optim.make(cfg, steps_per_epoch, active, model)
         optimizer.build(model.trainable_variables)
-    logging.info(
-        "model: %s, %d parameters; %s",
-        cfg.model,
-        model.count_params(),
-        regularizers.describe(active, cfg),
-    )
+    description = regularizers.describe(active, cfg)
+    logging.info("model: %s, %d parameters; %s", cfg.model, model.count_params(), description)
 
-    # Everything is validated; only now does the run directory appear.
+    # Everything is validated; only now does the run directory appear (locked until the end).
     run_dir, resuming = rundir.prepare(cfg, run_name, create=place.is_chief)
-    writers = Writers.create(run_dir) if place.is_chief and cfg.log_every > 0 else None
-    trainer = Trainer(model, optimizer, place.strategy, dataset, cfg, writers, active)
-    items = {**trainer.checkpoint_items(), **optim.checkpoint_items(optimizer)}
-    ckpts = Checkpoints(
-        run_dir, items, trainer.epoch, keep=cfg.keep_checkpoints, is_chief=place.is_chief
-    )
-    epoch = ckpts.restore_latest() if resuming else None
-    if epoch is None:
-        epoch = 0
-        ckpts.save()  # epoch 0: the rollback target before the first periodic checkpoint
-        if writers:
-            write_run_info(writers, cfg)
-        logging.info("run directory: %s (new run)", run_dir)
-    else:
-        logging.info("run directory: %s: resuming from the checkpoint at epoch %d", run_dir, epoch)
+    try:
+        writers = Writers.create(run_dir) if place.is_chief and cfg.log_every > 0 else None
+        trainer = Trainer(model, optimizer, place.strategy, dataset, cfg, writers, active)
+        items = {**trainer.checkpoint_items(), **optim.checkpoint_items(optimizer)}
+        ckpts = Checkpoints(
+            run_dir, items, trainer.epoch, keep=cfg.keep_checkpoints, is_chief=place.is_chief
+        )
+        epoch = restore_or_start(ckpts, resuming, writers, cfg, run_dir)
+        progress = Progress(cfg.epochs, cfg.progress)
+        controller = Controller(trainer, ckpts, cfg, place, progress, run_dir)
+        outcome = controller.run(epoch)
+        progress.close()
 
-    progress = Progress(cfg.epochs, cfg.progress)
-    controller = Controller(trainer, ckpts, cfg, place, progress, run_dir)
-    outcome = controller.run(epoch)
-    progress.close()
+        metrics = conclude(trainer, dataset, outcome, active, place, cfg)
+        metrics.update(
+            resumed_from_epoch=epoch,
+            rollbacks=controller.rollbacks,
+            wall_time_s=round(time.time() - start_time, 3),
+            train_time_s=round(controller.train_time, 3),
+            run_dir=run_dir,
+        )
+        if place.is_chief:
+            save_results(run_dir, metrics, trainer, dataset, active, writers, cfg)
+    finally:
+        rundir.release(run_dir)
 
-    # The weights the run ends with: early stopping's best, then the regularizers' last word
-    # (EMA's averages); the test split is evaluated once, on exactly those.
-    row = run_metrics.last_finite_row(trainer)
-    finalized = False  # a regularizer replaced the weights: no history row evaluated them
-    if outcome.status == "finished":
-        if trainer.early_stopping:
-            row = trainer.restore_best_weights() - 1
-        for reg in active:
-            finalized = bool(reg.finalize(model, optimizer)) or finalized
-    test = None
-    if row is not None:
-        restored = trainer.early_stopping or finalized
-        test = final_test_metrics(trainer, dataset, row, restored=restored)
-    metrics = {
-        "status": outcome.status,
-        "epochs": cfg.epochs,
-        "epochs_completed": int(trainer.epoch.numpy()),
-        "resumed_from_epoch": epoch,
-        "rollbacks": controller.rollbacks,
-        "wall_time_s": round(time.time() - start_time, 3),
-        "train_time_s": round(controller.train_time, 3),
-        "devices": place.description,
-        "run_dir": run_dir,
-        "validated_on": "test" if dataset.validates_on_test else "val",
-        "data_fingerprint": dataset.fingerprint(),
-        "test_evaluations": trainer.evaluations.get("test", 0),  # passes after training
-        **outcome.details,
-        **run_metrics.results(trainer, model, cfg, row=row, test=test),
-    }
-    if place.is_chief:
-        rundir.write_json(os.path.join(run_dir, "metrics.json"), metrics)
-        if outcome.status == "finished":  # the final weights as an artifact: runs/export.py
-            from runs.export import export
-
-            export(run_dir, model, dataset, cfg, metrics, active)
-        if writers and outcome.status == "finished":
-            write_final(writers, metrics["final"], metrics["epochs_completed"])
-        if writers:
-            writers.close()
     if outcome.status == "diverged":
         print(
             f"train.py: error: the loss became NaN/inf at epoch {outcome.details['diverged_epoch']}"
@@ -156,6 +102,91 @@ def train(cfg):
     if outcome.status == "finished" and place.is_chief:
         print_final_lines(metrics["final"], run_dir)
     return outcome.exit_code
+
+
+def restore_or_start(ckpts, resuming, writers, cfg, run_dir):
+    """The epoch to train from: the newest checkpoint that restores, or 0 for a new run."""
+    from inspection.summaries import write_run_info
+
+    epoch = ckpts.restore_latest() if resuming else None
+    if epoch is not None:
+        logging.info("run directory: %s: resuming from its checkpoint at epoch %d", run_dir, epoch)
+        return epoch
+    ckpts.save()  # epoch 0: the rollback target before the first periodic checkpoint
+    if writers:
+        write_run_info(writers, cfg)
+    logging.info("run directory: %s (new run)", run_dir)
+    return 0
+
+
+def start_devices(cfg):
+    """Imports TensorFlow and applies the device flags, with TF's start-up chatter filtered."""
+    from cluster.tf_runtime import quiet_startup
+
+    with quiet_startup():
+        from cluster import devices
+
+        return devices.configure(cfg)
+
+
+def log_dataset(dataset):
+    val = "validation (= test: the tutorial's protocol)" if dataset.validates_on_test else "val"
+    logging.info(
+        "data: %s, %d train / %d %s / %d test rows, input %s, %d classes",
+        dataset.name,
+        len(dataset.train),
+        len(dataset.val),
+        val,
+        len(dataset.test),
+        dataset.input_shape,
+        dataset.num_classes,
+    )
+
+
+def conclude(trainer, dataset, outcome, active, place, cfg):
+    """The weights the run ends with (early stopping's best, then the regularizers' last word,
+    e.g. EMA's averages), the test split evaluated once on exactly those, and metrics.json."""
+    from runs import metrics as run_metrics
+
+    row = run_metrics.last_finite_row(trainer)
+    finalized = False  # a regularizer replaced the weights: no history row evaluated them
+    if outcome.status == "finished":
+        if trainer.early_stopping:
+            row = trainer.restore_best_weights() - 1
+        for reg in active:
+            finalized = bool(reg.finalize(trainer.model, trainer.optimizer)) or finalized
+    test = None
+    if row is not None:
+        restored = trainer.early_stopping or finalized
+        test = final_test_metrics(trainer, dataset, row, restored=restored)
+    return {
+        "status": outcome.status,
+        "epochs": cfg.epochs,
+        "epochs_completed": int(trainer.epoch.numpy()),
+        "devices": place.description,
+        "validated_on": "test" if dataset.validates_on_test else "val",
+        "data_fingerprint": dataset.fingerprint(),
+        "test_evaluations": trainer.evaluations.get("test", 0),  # passes after training
+        **outcome.details,
+        **run_metrics.results(trainer, trainer.model, cfg, row=row, test=test),
+    }
+
+
+def save_results(run_dir, metrics, trainer, dataset, active, writers, cfg):
+    """The exported model first, then metrics.json, which marks the run finished: a run that
+    could not export (a full disk) is resumed and exports on the rerun."""
+    from inspection.summaries import write_final
+    from runs import rundir
+    from runs.export import export
+
+    finished = metrics["status"] == "finished"
+    if finished:
+        export(run_dir, trainer.model, dataset, cfg, metrics, active)
+    rundir.write_json(os.path.join(run_dir, "metrics.json"), metrics)
+    if writers and finished:
+        write_final(writers, metrics["final"], metrics["epochs_completed"])
+    if writers:
+        writers.close()
 
 
 def final_test_metrics(trainer, dataset, row, *, restored):
