@@ -13,7 +13,7 @@ import json
 import os
 import sys
 
-from absl import flags
+from absl import flags, logging
 
 FLAGS = flags.FLAGS
 
@@ -48,6 +48,7 @@ def run_one(train, spec):
         code = None
         try:
             FLAGS(["train.py", *spec["args"]])
+            logging.set_verbosity(logging.INFO)  # parsing reset it to absl's default
         except flags.Error as e:
             print(f"train.py: error: {e}", file=sys.stderr)
             code = 2
@@ -74,6 +75,9 @@ def run_one(train, spec):
 def main(path):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     import train
+
+    # What `python train.py` logs (app.run sets this up): each run's log shows its progress.
+    logging.use_absl_handler()
 
     with open(path) as f:
         specs = json.load(f)

@@ -1,0 +1,97 @@
+"""Sweeps under faults: started twice on one --out, and a worker SIGKILLed mid-sweep. No run is
+trained twice and none is lost."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.conftest import ROOT, read_metrics
+from tests.test_sweep import manifest, sweep
+
+# Long enough (a few seconds a run) for the two sweeps to overlap.
+ARGS = [
+    "--configs=configs/model1.cfg",
+    "--seeds=3",
+    "--workers=1",
+    "--train_flag=--epochs=150",
+    "--train_flag=--log_every=0",
+    "--train_flag=--hidden=32,16",
+]
+
+
+def _start(out):
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "sweep.py"), *ARGS, f"--out={out}"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its worker processes are in its group: killable together
+    )
+
+
+def _trainings(out, name):
+    """How many times a run was started from scratch: train.py logs '(new run)' each time."""
+    log = out / "logs" / f"{name}.log"
+    return log.read_text().count("(new run)") if log.exists() else 0
+
+
+def _wait(predicate, proc, what, timeout=180):
+    deadline = time.time() + timeout
+    while not predicate():
+        assert proc.poll() is None, f"sweep ended before {what}: {proc.communicate()}"
+        assert time.time() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+@pytest.mark.slow
+def test_a_sweep_started_twice_never_trains_a_run_twice(tmp_path):
+    out = tmp_path / "sweep"
+    first = _start(out)
+    _wait(lambda: (out / "sweep.json").exists(), first, "the first sweep's plan")
+    second = _start(out)
+    first.communicate(timeout=600)
+    second.communicate(timeout=600)
+    names = [r["name"] for r in manifest(out)["runs"]]
+    for name in names:
+        assert read_metrics(out / "runs" / name)["status"] == "finished"
+        assert _trainings(out, name) == 1, name
+    # Rerunning finds everything finished and trains nothing.
+    proc = sweep(*ARGS, f"--out={out}", check=0)
+    assert "3 runs" in proc.stdout + proc.stderr and "0 to run" in proc.stdout + proc.stderr
+
+
+@pytest.mark.slow
+def test_a_killed_worker_loses_no_run_and_the_rerun_trains_only_the_rest(tmp_path):
+    out = tmp_path / "sweep"
+    proc = _start(out)
+    names = []
+
+    def second_run_started():
+        if not names and (out / "sweep.json").exists():
+            names.extend(r["name"] for r in manifest(out)["runs"])
+        ckpt = out / "runs" / names[1] / "checkpoints" / "ckpt-50.index" if names else None
+        return ckpt is not None and ckpt.exists()
+
+    _wait(second_run_started, proc, "the second run")
+    assert (out / "runs" / names[0] / "metrics.json").exists()
+    worker = subprocess.run(
+        ["pgrep", "-f", f"sweeps.worker {out}"], capture_output=True, text=True
+    ).stdout.split()
+    assert worker, "no worker process found"
+    for pid in worker:
+        os.kill(int(pid), signal.SIGKILL)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1  # not every run finished: said in the exit code
+    assert "Traceback" not in err
+    before = read_metrics(out / "runs" / names[0])
+    sweep(*ARGS, f"--out={out}", check=0)
+    assert read_metrics(out / "runs" / names[0]) == before  # finished: kept, not retrained
+    for name in names:
+        assert read_metrics(out / "runs" / name)["status"] == "finished"
+        assert _trainings(out, name) == 1, name  # the killed run resumed from epoch 50
+    assert read_metrics(out / "runs" / names[1])["resumed_from_epoch"] >= 50
