@@ -15,7 +15,6 @@ import_tensorflow()  # the plug-ins build Keras layers: load TF once, without it
 
 from errors import UserError  # noqa: E402
 from regularizers.base import NOISE, NORMALIZE, REGISTRY, Param, Regularizer, register  # noqa: E402
-from regularizers.penalties import l1, l1_l2, l2  # noqa: E402
 
 __all__ = [
     "NOISE",
@@ -25,9 +24,6 @@ __all__ = [
     "Regularizer",
     "all_params",
     "describe",
-    "l1",
-    "l1_l2",
-    "l2",
     "name_parts",
     "parse_spec",
     "register",

@@ -66,7 +66,9 @@ def learning_rate(cfg, steps_per_epoch):
         )
     else:
         epochs = cfg.lr_decay_epochs or [cfg.epochs // 2, cfg.epochs * 3 // 4]
-        boundaries = [max(e * steps_per_epoch - warmup, 0) for e in sorted(set(epochs))]
+        # The rate of step k is the schedule at the optimizer's iteration count k (0-based), and
+        # PiecewiseConstantDecay switches after a boundary: epoch e's first step, minus one.
+        boundaries = [max(e * steps_per_epoch - warmup - 1, 0) for e in sorted(set(epochs))]
         values = [lr * cfg.lr_decay_factor**i for i in range(len(boundaries) + 1)]
         schedule = schedules.PiecewiseConstantDecay(boundaries, values)
         if warmup:
