@@ -138,6 +138,9 @@ class Regularizer:
     has_after_step: ClassVar[bool] = False
     transforms_batch: ClassVar[bool] = False
     changes_loss_targets: ClassVar[bool] = False
+    # finalize() replaces the weights the run ends with (EMA): early stopping's restored best
+    # weights would be overwritten, so the two are refused together.
+    finalizes_weights: ClassVar[bool] = False
     # Extra per-epoch history columns (also TensorBoard tags), valued by epoch_values().
     epoch_columns: ClassVar[tuple] = ()
 

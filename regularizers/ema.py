@@ -27,6 +27,7 @@ from training.optim import inner
 @register
 class EMA(Regularizer):
     name = "ema"
+    finalizes_weights = True
     title = "EMA"
     default_layers = None
     params = (
