@@ -165,3 +165,24 @@ def test_mixed_precision_and_xla(logdir):
         m = read_metrics(logdir / policy)
         assert m["status"] == "finished" and m["final"]["test_accuracy"] >= 0.6
         assert m["final"]["test_data_loss"] < plain["history"]["val_data_loss"][0] + 0.1
+
+
+def test_progress_shows_every_tenth_of_a_run(logdir):
+    proc = run_train("--epochs=30", "--log_every=0", f"--logdir={logdir}", check=0)
+    epochs = [
+        int(line.split("epoch ")[1].split("/")[0])
+        for line in proc.stderr.splitlines()
+        if "progress.py" in line and " epoch " in line
+    ]
+    assert epochs == list(range(3, 31, 3))  # at least every ~10%, not only at checkpoints
+
+
+def test_a_finished_run_is_refused_before_its_data_is_loaded(logdir, tmp_path):
+    data = tmp_path / "d.csv"
+    rows = ["a,b,label"] + [f"{i % 7},{(i * 3) % 5},{i % 2}" for i in range(40)]
+    data.write_text("\n".join(rows) + "\n")
+    args = [f"--dataset=csv:{data}", "--epochs=2", f"--logdir={logdir}", "--run_name=r"]
+    run_train(*args, check=0)
+    data.unlink()  # were the data read first, this would be the error
+    proc = run_train(*args, check=2)
+    assert "already holds a finished run" in proc.stderr and "does not exist" not in proc.stderr
