@@ -4,7 +4,9 @@
   code: 74 for a file that could not be written);
 - a full disk anywhere else (a TensorBoard event write inside the compiled loop raises
   tf.errors.ResourceExhaustedError): the same one line as a failed checkpoint write, exit 74;
-- --help, -h, --helpshort, --helpfull: the help on stdout, exit 0.
+- --help, -h, --helpshort, --helpfull: the help on stdout, exit 0. With `help_text` (train.py:
+  its flags in groups), --help, -h and --helpshort print that, before any flag is parsed (so a
+  bad flag beside them does not matter); --helpfull stays absl's: every module's flags.
 """
 
 import os
@@ -16,10 +18,19 @@ from absl import app, flags
 from errors import UserError, is_disk_full
 from runs.exit_codes import EXIT_OK, EXIT_USAGE
 
+HELP_ARGS = ("-h", "-?", "--help", "-help", "--helpshort", "-helpshort")
 
-def run(main):
-    """app.run(main), where a bad flag or a UserError prints `prog: error: ...` and exits."""
+
+def run(main, help_text=None):
+    """app.run(main), where a bad flag or a UserError prints `prog: error: ...` and exits.
+
+    `help_text`: a callable returning the text --help, -h and --helpshort print (exit 0)."""
     prog = os.path.basename(sys.argv[0])
+    if help_text is not None and asks_for_help(sys.argv):
+        text = help_text()
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        sys.stdout.flush()
+        sys.exit(EXIT_OK)
 
     def parse_flags(argv):
         try:
@@ -52,6 +63,16 @@ def run(main):
             sys.exit(err.exit_code)
 
     app.run(checked_main, argv=_with_long_help(sys.argv), flags_parser=parse_flags)
+
+
+def asks_for_help(argv):
+    """Whether the command line asks for the short help (arguments after `--` do not count)."""
+    for arg in argv[1:]:
+        if arg == "--":
+            return False
+        if arg in HELP_ARGS:
+            return True
+    return False
 
 
 def _with_long_help(argv):

@@ -1,9 +1,11 @@
 """Command-line flags of train.py, their validators, and the run configuration they produce."""
 
+import copy
 import dataclasses
 import hashlib
 import json
 import math
+import re
 
 from absl import flags
 
@@ -93,6 +95,12 @@ GROUPS = {
 MAX_EPOCHS = 1_000_000  # the per-epoch history is allocated up front
 MAX_SEED = 2**31 - 1
 MAX_WIDTH = 65_536
+MAX_ROWS = 2**31 - 1  # --train_size: rows are indexed with int32 on the device
+MAX_ROLLBACKS = 1000  # each halves (by default) the learning rate: 1000 is far past useful
+MAX_CLUSTER_TIMEOUT = 7 * 24 * 3600  # seconds; select() and gRPC refuse much larger timeouts
+MAX_GPUS = 1024
+NAME_MAX = 255  # bytes of one file name (Linux file systems)
+MAX_LOGDIR = 3072  # bytes of --logdir, leaving room for the run name under PATH_MAX (4096)
 
 
 def define_flags(fv=flags.FLAGS):
@@ -309,6 +317,7 @@ def define_flags(fv=flags.FLAGS):
         "port_base", 0, "First gRPC port of SLURM workers; 0: derived from SLURM_JOB_ID.", **d
     )
     _register_validators(fv)
+    _explain_parse_errors(fv)
 
 
 def _define_param(p, fv):
@@ -336,8 +345,61 @@ def _define_param(p, fv):
     flags.register_validator(p.name, ok, message=p.message, flag_values=fv)
 
 
+def _explain_parse_errors(fv):
+    """absl's own parse errors ("invalid literal for int() with base 10: 'x'") also say what
+    the flag takes, e.g. "...; --epochs takes an integer, e.g. --epochs=350"."""
+    for flag in fv.get_key_flags_for_module(__name__):
+        parser = flag.parser
+        kind = type(parser).__name__
+        if kind not in ("IntegerParser", "FloatParser", "BooleanParser"):
+            continue  # enums list their values; lists are checked by their validators
+        name, default = flag.name, flag.default
+        if kind == "BooleanParser":
+            hint = f"--{name} takes true or false: --{name}, --no{name}, --{name}=false"
+        else:
+            what = "an integer" if kind == "IntegerParser" else "a number"
+            example = 1 if default is None else default
+            hint = f"--{name} takes {what}, e.g. --{name}={example}"
+
+        # absl shares one parser between flags of the same type: this flag gets its own copy.
+        own = copy.copy(parser)
+
+        def parse(argument, own=own, hint=hint, kind=kind):
+            try:
+                return type(own).parse(own, argument)
+            except (TypeError, ValueError) as e:
+                if kind == "BooleanParser":  # absl's text is a tuple: ('Non-boolean ...', x)
+                    raise ValueError(hint) from e
+                raise ValueError(f"{e}; {hint}") from e
+
+        own.parse = parse
+        flag.parser = own
+
+
+_INT = re.compile(r"\s*-?[0-9]+\s*")  # ASCII digits: str.isdigit() also takes '²', int() not
+
+
 def _is_int_list(values):
-    return all(v.strip().lstrip("-").isdigit() for v in values)
+    return all(_INT.fullmatch(v) for v in values)
+
+
+def _gpus_ok(v):
+    """'' (all), a count >= 1, or a comma list of distinct GPU indices."""
+    if v == "":
+        return True
+    values = v.split(",")
+    if not _is_int_list(values):
+        return False
+    numbers = [int(x) for x in values]
+    if len(numbers) == 1:
+        return 1 <= numbers[0] <= MAX_GPUS
+    return all(0 <= x < MAX_GPUS for x in numbers) and len(set(numbers)) == len(numbers)
+
+
+def _logdir_ok(v):
+    if not v.strip() or len(v.encode()) > MAX_LOGDIR:
+        return False
+    return all(len(part.encode()) <= NAME_MAX for part in v.split("/"))
 
 
 def _finite(v):
@@ -358,11 +420,15 @@ def _register_validators(fv):
     check("batch_size", lambda v: 0 < v <= 2**24, "--batch_size must be in 1..16777216")
     check("learning_rate", lambda v: _finite(v) and v > 0, "--learning_rate must be > 0")
     check("momentum", lambda v: _finite(v) and 0 <= v < 1, "--momentum must be in [0, 1)")
-    check("warmup_epochs", lambda v: v >= 0, "--warmup_epochs must be >= 0")
+    check(
+        "warmup_epochs",
+        lambda v: 0 <= v < MAX_EPOCHS,
+        "--warmup_epochs must be >= 0 and smaller than --epochs",
+    )
     check(
         "lr_decay_epochs",
-        lambda v: _is_int_list(v) and all(int(x) > 0 for x in v),
-        "--lr_decay_epochs must be a comma list of epochs > 0, e.g. 100,150",
+        lambda v: _is_int_list(v) and all(0 < int(x) < MAX_EPOCHS for x in v),
+        "--lr_decay_epochs must be a comma list of epochs > 0 and below --epochs, e.g. 100,150",
     )
     check(
         "lr_decay_factor",
@@ -380,9 +446,17 @@ def _register_validators(fv):
         lambda v: _finite(v) and 0 < v < 1,
         "--val_fraction must be in (0, 1) (--validate_on=test validates on the test split)",
     )
-    check("train_size", lambda v: v >= 0, "--train_size must be >= 0 (0: all training rows)")
+    check(
+        "train_size",
+        lambda v: 0 <= v <= MAX_ROWS,
+        f"--train_size must be >= 0 and at most {MAX_ROWS} (0: all training rows)",
+    )
     check("label_noise", lambda v: _finite(v) and 0 <= v < 1, "--label_noise must be in [0, 1)")
-    check("early_stopping_patience", lambda v: v >= 0, "--early_stopping_patience must be >= 0")
+    check(
+        "early_stopping_patience",
+        lambda v: 0 <= v <= MAX_EPOCHS,
+        f"--early_stopping_patience must be >= 0 and at most {MAX_EPOCHS} epochs (0: off)",
+    )
     check(
         "early_stopping_min_delta",
         lambda v: _finite(v) and v >= 0,
@@ -409,40 +483,78 @@ def _register_validators(fv):
         lambda v: _is_int_list(v) and all(int(x) >= 0 for x in v),
         "--layers must be a comma list of hidden-layer indices >= 0, e.g. 0,2",
     )
-    check("log_every", lambda v: v >= 0, "--log_every must be >= 0 (0 turns summaries off)")
+    epochs = f"at most {MAX_EPOCHS} epochs"
+    check(
+        "log_every",
+        lambda v: 0 <= v <= MAX_EPOCHS,
+        f"--log_every must be >= 0 and {epochs} (0 turns summaries off)",
+    )
     check(
         "stats_every",
-        lambda v: v is None or v >= 0,
-        "--stats_every must be >= 0 (0 turns them off)",
+        lambda v: v is None or 0 <= v <= MAX_EPOCHS,
+        f"--stats_every must be >= 0 and {epochs} (0 turns them off)",
     )
-    check("hist_every", lambda v: v >= 0, "--hist_every must be >= 0 (0 turns histograms off)")
+    check(
+        "hist_every",
+        lambda v: 0 <= v <= MAX_EPOCHS,
+        f"--hist_every must be >= 0 and {epochs} (0 turns histograms off)",
+    )
     check(
         "sparsity_threshold",
         lambda v: _finite(v) and v > 0,
         "--sparsity_threshold must be > 0",
     )
-    check("checkpoint_every", lambda v: v > 0, "--checkpoint_every must be > 0")
+    check(
+        "checkpoint_every",
+        lambda v: 0 < v <= MAX_EPOCHS,
+        f"--checkpoint_every must be > 0 and {epochs}",
+    )
     check("keep_checkpoints", lambda v: 0 < v <= 1000, "--keep_checkpoints must be in 1..1000")
     check("cpu_devices", lambda v: 0 < v <= 64, "--cpu_devices must be in 1..64")
-    check("cluster_timeout", lambda v: v > 0, "--cluster_timeout must be > 0 seconds")
+    check(
+        "cluster_timeout",
+        lambda v: 0 < v <= MAX_CLUSTER_TIMEOUT,
+        f"--cluster_timeout must be > 0 and at most {MAX_CLUSTER_TIMEOUT} seconds (a week)",
+    )
     check(
         "rollback_lr_factor",
         lambda v: _finite(v) and 0 < v < 1,
         "--rollback_lr_factor must be in (0, 1)",
     )
-    check("max_rollbacks", lambda v: v >= 0, "--max_rollbacks must be >= 0")
+    check(
+        "max_rollbacks",
+        lambda v: 0 <= v <= MAX_ROLLBACKS,
+        f"--max_rollbacks must be >= 0 and at most {MAX_ROLLBACKS}",
+    )
     check("port_base", lambda v: 0 <= v < 65536, "--port_base must be in 0..65535")
     check(
         "gpus",
-        lambda v: v == "" or _is_int_list(v.split(",")),
-        "--gpus must be a count (e.g. 2) or a comma list of GPU indices (e.g. 0,2)",
+        _gpus_ok,
+        "--gpus must be a count >= 1 (e.g. 2: the first two) or a comma list of distinct GPU "
+        "indices (e.g. 0,2); --device=cpu uses none",
     )
     check(
         "run_name",
-        lambda v: "/" not in v and v not in (".", "..") and len(v) <= 200,
-        "--run_name must be a plain directory name (no '/', at most 200 characters)",
+        lambda v: "/" not in v and v not in (".", "..") and len(v.encode()) <= 200,
+        "--run_name must be a plain directory name (no '/', at most 200 bytes)",
     )
-    check("logdir", lambda v: bool(v.strip()), "--logdir must not be empty")
+    check(
+        "logdir",
+        _logdir_ok,
+        f"--logdir must not be empty, and must be a path of at most {MAX_LOGDIR} bytes whose "
+        f"names are at most {NAME_MAX} bytes each",
+    )
+    check(
+        "label_column",
+        lambda v: bool(v.strip()),
+        "--label_column must name a column of the CSV file's header",
+    )
+    check("train_split", lambda v: bool(v.strip()), "--train_split must name a tfds split")
+    check(
+        "data_dir",
+        lambda v: v is None or bool(v.strip()),
+        "--data_dir must not be empty (leave it out for tensorflow-datasets' default)",
+    )
     flags.register_multi_flags_validator(
         ["layers", "all_layers"],
         lambda f: not (f["layers"] and f["all_layers"]),
@@ -454,7 +566,7 @@ def _register_validators(fv):
 # Flags that only matter when another flag says so: (flag, does it matter?, what to do).
 def _unused_flags(values):
     regs = set(values["reg"]) - {"none"}
-    active = regs | {spec.split(",")[0].split("@")[0] for spec in values["regularizer"]}
+    active = regs | {spec.split(",")[0].split("@")[0].strip() for spec in values["regularizer"]}
     placed = [r for r in regs if r in regularizers.REGISTRY and regularizers.REGISTRY[r].placed()]
     dataset = values["dataset"]
     rules = [
@@ -495,22 +607,106 @@ def _unused_flags(values):
 
 def check_consistency(fv):
     """One clear error for a flag given on the command line that does nothing in this variant,
-    so a typo never trains the wrong variant silently."""
+    so a typo never trains the wrong variant silently; and for values that only fail together
+    (or, without this, only once TensorFlow and the data are loaded)."""
     values = {name: fv[name].value for name in fv}
+    _check_source(values)
     for name, matters, why in _unused_flags(values):
         if fv[name].present and not matters:
             raise UserError(f"--{name} does nothing here: {why}; drop it or change that")
-    if values["warmup_epochs"] >= values["epochs"]:
-        raise UserError("--warmup_epochs must be smaller than --epochs")
+    epochs = values["epochs"]
+    if values["warmup_epochs"] >= epochs:
+        raise UserError(f"--warmup_epochs must be smaller than --epochs ({epochs})")
+    late = [int(e) for e in values["lr_decay_epochs"] if int(e) >= epochs]
+    if values["lr_schedule"] == "step" and late:
+        raise UserError(
+            f"--lr_decay_epochs must be epochs below --epochs ({epochs}): the decay after epoch "
+            f"{late[0]} would never happen"
+        )
     if values["optimizer"] == "adamw" and "weight_decay" not in _all_regs(values):
         raise UserError(
             "--optimizer=adamw is Adam with decoupled weight decay: add --reg=weight_decay "
             "(strength --weight_decay), or use --optimizer=adam"
         )
+    finalizers = [
+        name
+        for name in sorted(_all_regs(values))
+        if name in regularizers.REGISTRY and regularizers.REGISTRY[name].finalizes_weights
+    ]
+    if finalizers and values["early_stopping_patience"] > 0:
+        raise UserError(
+            f"--reg={finalizers[0]} replaces the weights the run ends with, and early stopping "
+            "restores its best ones: use one of them"
+        )
+    _check_spec_layers(values)
+
+
+def _shown(value, limit=80):
+    """A value as an error message quotes it: repr, cut short when long."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 4] + "...'"
+
+
+def _check_source(values):
+    """--dataset and --model name something that exists (else the error would come only after
+    TensorFlow has started)."""
+    import models
+    from data import sklearn_sets
+
+    dataset = values["dataset"]
+    kind, colon, rest = dataset.partition(":")
+    if colon and kind in ("tfds", "csv"):
+        if not rest.strip():
+            example = "tfds:mnist" if kind == "tfds" else "csv:data/train.csv"
+            what = "a dataset name" if kind == "tfds" else "a file path"
+            raise UserError(
+                f"--dataset={kind}: needs {what} after the colon, e.g. --dataset={example}"
+            )
+    elif dataset not in sklearn_sets.NAMES:
+        raise UserError(
+            f"unknown --dataset={_shown(dataset)}: use one of {', '.join(sklearn_sets.NAMES)}, "
+            "tfds:<name> or csv:<path>"
+        )
+    if values["model"] not in models.REGISTRY:
+        raise UserError(
+            f"unknown --model={_shown(values['model'])}: use one of {', '.join(models.REGISTRY)}"
+        )
+
+
+def _check_spec_layers(values):
+    """--regularizer=NAME@LAYERS: layers the model has (regularizers.parse_spec would build a
+    range as large as the number given: l1@0-99999999999 would exhaust the memory)."""
+    import models
+
+    n = models.num_hidden(_Values(values))
+    for text in values["regularizer"]:
+        head = text.split(",")[0].strip()
+        name, at, layers = head.partition("@")
+        cls = regularizers.REGISTRY.get(name)
+        if not at or cls is None or not cls.placed():
+            continue  # resolve() words those errors
+        if not layers.strip():
+            raise UserError(
+                f"--regularizer={_shown(text)}: no layers after @; give all, an index (0), a "
+                "range (0-2) or indices joined by + (0+2), or drop the @"
+            )
+        too_large = [int(d) for d in re.findall(r"[0-9]+", layers) if int(d) >= n]
+        if too_large:
+            raise UserError(
+                f"--regularizer={_shown(text)}: {name}: layer {too_large[0]} is out of range: "
+                f"the model has {n} hidden layers (indices 0..{n - 1})"
+            )
+
+
+class _Values:
+    """Flag values by attribute, as models.num_hidden reads a RunConfig."""
+
+    def __init__(self, values):
+        self.__dict__.update(values)
 
 
 def _all_regs(values):
-    specs = {spec.split(",")[0].split("@")[0] for spec in values["regularizer"]}
+    specs = {spec.split(",")[0].split("@")[0].strip() for spec in values["regularizer"]}
     return set(values["reg"]) | specs
 
 
@@ -583,8 +779,11 @@ def default_run_name(cfg, active):
     the whole trained configuration, so runs that differ in any trained flag never collide."""
     parts = [cfg.dataset.replace(":", "-").replace("/", "-").replace(".", "-")[-60:], cfg.model]
     parts += regularizers.name_parts(active, cfg)
-    parts += [f"{cfg.optimizer}-{cfg.learning_rate:g}", f"bs{cfg.batch_size}", f"s{cfg.seed}"]
-    return "_".join(parts)[:150] + "_" + cfg.variant_hash()
+    parts += [f"{cfg.optimizer}-{cfg.learning_rate:g}", f"bs{cfg.batch_size}"]
+    # The hash leaves the seed out (it names the variant), so a long readable part is cut
+    # before the seed, never the seed itself: seeds of a variant must not share a directory.
+    seed = f"s{cfg.seed}"
+    return "_".join(parts)[: 150 - len(seed) - 1] + f"_{seed}_" + cfg.variant_hash()
 
 
 def help_text(fv, program="train.py"):

@@ -215,4 +215,4 @@ def main():
 
 
 if __name__ == "__main__":
-    cli.run(main)
+    cli.run(main, help_text=lambda: options.help_text(FLAGS))
