@@ -58,6 +58,12 @@ flags.DEFINE_multi_string(
 flags.DEFINE_bool("dry_run", False, "Check and list the runs; write and run nothing.")
 flags.register_validator("workers", lambda v: v >= 1, message="--workers must be >= 1")
 flags.register_validator(
+    "configs", bool, message="--configs must list at least one flagfile, e.g. configs/model1.cfg"
+)
+flags.register_validator(
+    "out", lambda v: bool(v.strip()), message="--out must name the sweep directory"
+)
+flags.register_validator(
     "seeds",
     lambda v: 1 <= v <= MAX_SEEDS,
     message=f"--seeds must be between 1 and {MAX_SEEDS}",

@@ -1,11 +1,31 @@
 """Models by name. Adding one: a BlockModel subclass in its own module, registered here."""
 
+import itertools
+import math
+
 import regularizers
 from errors import UserError
 from models.cnn import CNN
 from models.mlp import MLP
 
 REGISTRY = {"mlp": MLP, "cnn": CNN}
+MAX_PARAMETERS = 10**9  # 4 GB of float32 weights, before optimizer slots
+
+
+def parameter_estimate(cfg, dataset):
+    """Weights of the model cfg describes (kernels and biases of its Dense/Conv layers)."""
+    shape = dataset.input_shape
+    if cfg.model == "cnn":
+        h, w, channels = shape if len(shape) == 3 else (*shape, 1)
+        total = 0
+        for f in cfg.conv_filters:
+            total += 9 * channels * f + f
+            h, w, channels = -(-h // 2), -(-w // 2), f  # 'same' max-pooling by 2
+        widths = [h * w * channels, *cfg.cnn_dense]
+    else:
+        total, widths = 0, [math.prod(shape), *cfg.hidden]
+    widths.append(dataset.num_classes)
+    return total + sum((a + 1) * b for a, b in itertools.pairwise(widths))
 
 
 def num_hidden(cfg):
@@ -24,6 +44,12 @@ def build(cfg, dataset, *, sync_bn=False, active=None):
         raise UserError(
             f"--model=cnn needs image data, but {dataset.name} is tabular; "
             "use --model=mlp or an image dataset (digits, tfds:mnist, ...)"
+        )
+    size = parameter_estimate(cfg, dataset)
+    if size > MAX_PARAMETERS:
+        raise UserError(
+            f"the model would have {size:,} weights ({4 * size / 2**30:.1f} GiB in float32), more "
+            f"than {MAX_PARAMETERS:,}; use smaller --hidden / --conv_filters / --cnn_dense"
         )
     n = num_hidden(cfg)
     if active is None:

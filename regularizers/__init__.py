@@ -31,6 +31,7 @@ __all__ = [
 ]
 
 _NOT_PLUGINS = {"base", "penalties"}
+MAX_LAYER_INDEX = 9999
 for _info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
     if _info.name not in _NOT_PLUGINS:
         importlib.import_module(f"{__name__}.{_info.name}")
@@ -83,11 +84,11 @@ def _parse_layers(text, layers_text):
     try:
         if "-" in layers_text:
             lo, hi = (int(v) for v in layers_text.split("-"))
-            if lo > hi or lo < 0:
+            if lo > hi or lo < 0 or hi > MAX_LAYER_INDEX:  # no huge range built
                 raise ValueError
             return tuple(range(lo, hi + 1))
         indices = tuple(sorted({int(v) for v in layers_text.split("+")}))
-        if any(i < 0 for i in indices):
+        if any(not 0 <= i <= MAX_LAYER_INDEX for i in indices):
             raise ValueError
         return indices
     except ValueError:

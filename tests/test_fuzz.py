@@ -517,20 +517,12 @@ def _run(script, *args, cwd, timeout=180):
 
 
 MODEL1 = f"--configs={ROOT}/configs/model1.cfg"
-_REPORTED = "reported to sweep.py's owner (issue #15); remove this mark once fixed"
 SWEEP = [
     (["--workers=0"], "--workers must be >= 1"),
     (["--seeds=0"], "--seeds must be between 1 and"),
     (["--seeds=-1"], "--seeds must be between 1 and"),
     (["--seeds=" + HUGE], "--seeds must be between 1 and"),
-    pytest.param(
-        ["--configs="],
-        "--configs",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason=f"ZeroDivisionError in sweep.summary, sweep.json written; {_REPORTED}",
-        ),
-    ),
+    (["--configs="], "--configs must list at least one flagfile"),
     (["--configs=missing.cfg"], "missing.cfg"),
     ([f"--configs={ROOT}/configs/nomatch*.cfg"], "no file matches"),
     ([f"--configs={ROOT}/configs"], "is not a file"),
@@ -546,14 +538,7 @@ SWEEP = [
     ([MODEL1, "--train_flags=,"], "--train_flags"),
     ([MODEL1, "--train_flag=--epochs=" + HUGE], "--epochs must be in 1..1000000"),
     (["--executor=bogus"], "--executor"),
-    pytest.param(
-        [MODEL1, "--out=", "--dry_run"],
-        "--out",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason=f"an empty --out is the current directory: runs/, logs/ land there; {_REPORTED}",
-        ),
-    ),
+    ([MODEL1, "--out=", "--dry_run"], "--out must name the sweep directory"),
 ]
 
 

@@ -83,3 +83,22 @@ def test_placement_default_batchnorm_clamps_to_small_models(n):
     assert bn.layers == (min(1, n - 1),)
     model = build(config(reg="batchnorm", hidden=hidden), IRIS)
     assert [i for i, b in enumerate(model.blocks) if getattr(b, "bn", None)] == [min(1, n - 1)]
+
+
+@pytest.mark.parametrize(
+    "flags, dataset",
+    [({}, "iris"), ({"model": "cnn"}, "digits"), ({"hidden": "7,5"}, "digits")],
+)
+def test_the_parameter_estimate_is_exact(flags, dataset):
+    import models
+
+    cfg = config(dataset=dataset, **flags)
+    ds = load(dataset)
+    assert models.parameter_estimate(cfg, ds) == build(cfg, ds).count_params()
+
+
+def test_a_model_too_large_for_memory_is_refused_before_it_is_built():
+    from errors import UserError
+
+    with pytest.raises(UserError, match="the model would have 4,295,557,123 weights"):
+        build(config(hidden="65536,65536"), IRIS)
