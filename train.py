@@ -110,7 +110,7 @@ def restore_or_start(ckpts, resuming, writers, cfg, run_dir):
 
     epoch = ckpts.restore_latest() if resuming else None
     if epoch is not None:
-        logging.info("run directory: %s: resuming from its checkpoint at epoch %d", run_dir, epoch)
+        logging.info("run directory: %s: resuming from the checkpoint at epoch %d", run_dir, epoch)
         return epoch
     ckpts.save()  # epoch 0: the rollback target before the first periodic checkpoint
     if writers:

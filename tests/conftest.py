@@ -60,3 +60,24 @@ def read_scalars(run_dir, cut_records_end_a_file=False):
 @pytest.fixture
 def logdir(tmp_path):
     return tmp_path / "logs"
+
+
+def kill_after_checkpoint(args, run_dir, epoch, timeout=120):
+    """Starts `train.py ARGS`, SIGKILLs it once `run_dir` holds the checkpoint of `epoch`."""
+    import signal
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "train.py"), *args],
+        cwd=ROOT,
+        env={**os.environ, "CUDA_VISIBLE_DEVICES": ""},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    index = Path(run_dir) / "checkpoints" / f"ckpt-{epoch}.index"
+    deadline = time.time() + timeout
+    while not index.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert index.exists(), f"train.py ended or stalled before its checkpoint at epoch {epoch}"

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import regularizers
-from tests.conftest import read_metrics, run_train
+from tests.conftest import kill_after_checkpoint, read_metrics, run_train
 from tests.test_models import config
 from training import optim
 
@@ -68,13 +68,6 @@ def test_a_rollback_scales_a_schedule():
 @pytest.mark.slow
 def test_momentum_cosine_warmup_resume_bitwise(tmp_path):
     """SIGKILL mid-run (after the checkpoint at epoch 40), resume: the same numbers."""
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    from tests.conftest import ROOT
-
     args = [
         "--optimizer=momentum",
         "--nesterov",
@@ -89,14 +82,7 @@ def test_momentum_cosine_warmup_resume_bitwise(tmp_path):
         "--log_every=0",
     ]
     run_train(*args, f"--logdir={tmp_path}", "--run_name=full", check=0)
-    cmd = [sys.executable, str(ROOT / "train.py"), *args, f"--logdir={tmp_path}", "--run_name=k"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    index = tmp_path / "k" / "checkpoints" / "ckpt-40.index"
-    deadline = time.time() + 120
-    while not index.exists() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    kill_after_checkpoint([*args, f"--logdir={tmp_path}", "--run_name=k"], tmp_path / "k", 40)
     run_train(*args, f"--logdir={tmp_path}", "--run_name=k", check=0)
     a, b = read_metrics(tmp_path / "full"), read_metrics(tmp_path / "k")
     assert b["resumed_from_epoch"] >= 40

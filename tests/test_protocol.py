@@ -8,7 +8,7 @@ import tensorflow as tf
 import data
 from data.dataset import Dataset, Split
 from models import build
-from tests.conftest import read_metrics, run_train
+from tests.conftest import kill_after_checkpoint, read_metrics, run_train
 from tests.test_models import config
 from training import optim
 from training.loop import Trainer
@@ -145,26 +145,8 @@ def test_early_stopping_stops_restores_the_best_weights_and_keeps_them_apart(ear
 
 @pytest.mark.slow
 def test_early_stopping_survives_sigkill_bitwise(early_stopped, tmp_path):
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    from tests.conftest import ROOT
-
     args = [*ES, f"--logdir={tmp_path}", "--run_name=k"]
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "train.py"), *args],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    index = tmp_path / "k" / "checkpoints" / "ckpt-20.index"
-    deadline = time.time() + 120
-    while not index.exists() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    kill_after_checkpoint(args, tmp_path / "k", 20)
     run_train(*args, check=0)
     a, b = read_metrics(early_stopped), read_metrics(tmp_path / "k")
     assert b["resumed_from_epoch"] > 0

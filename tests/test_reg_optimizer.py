@@ -214,24 +214,11 @@ def test_ema_run_tests_the_averaged_weights_and_logs_both(uninterrupted):
 def test_sigkill_then_resume_with_mixup_noise_and_ema_is_bitwise_identical(logdir, uninterrupted):
     """The mixup draws (stateless, by step), the noise layer's seed state and EMA's averages
     (optimizer variables) all come back from the checkpoint."""
-    import signal
-    import subprocess
-    import sys
-
-    from tests.conftest import ROOT, read_metrics, run_train
-    from tests.test_resume import _assert_same_run, _wait_for_checkpoint
+    from tests.conftest import kill_after_checkpoint, read_metrics, run_train
+    from tests.test_resume import _assert_same_run
 
     args = [*RESUME_ARGS, "--log_every=0", f"--logdir={logdir}", "--run_name=killed"]
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "train.py"), *args],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    _wait_for_checkpoint(logdir, "killed", 300, proc)
-    proc.send_signal(signal.SIGKILL)
-    proc.communicate()
+    kill_after_checkpoint(args, logdir / "killed", 300)
     assert not (logdir / "killed" / "metrics.json").exists()
     again = run_train(*args, check=0)
     assert "resuming from the checkpoint at epoch" in again.stderr
