@@ -23,3 +23,4 @@ study dropout --configs=configs/overfit/dropout.cfg --grid=dropout_rate=0,0.2,0.
 study label_smoothing --configs=configs/overfit/label_smoothing.cfg \
   --grid=label_smoothing=0,0.05,0.1,0.2
 study batchnorm_mixup --configs=configs/overfit/none.cfg,configs/overfit/batchnorm.cfg,configs/overfit/mixup_0.2.cfg,configs/overfit/mixup_1.cfg
+.venv/bin/python studies/overfit_paths.py
