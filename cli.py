@@ -86,7 +86,8 @@ def _with_long_help(argv):
 
 
 def _one_line(exc):
-    return " ".join(str(exc).split("\n")).strip()
+    text = " ".join(str(exc).split("\n")).strip()
+    return text.removeprefix("ERROR:: ")  # absl's prefix for a flagfile it cannot open
 
 
 def _disk_full_error(exc):

@@ -418,7 +418,7 @@ def _register_validators(fv):
     )
     check("epochs", lambda v: 0 < v <= MAX_EPOCHS, f"--epochs must be in 1..{MAX_EPOCHS}")
     check("batch_size", lambda v: 0 < v <= 2**24, "--batch_size must be in 1..16777216")
-    check("learning_rate", lambda v: _finite(v) and v > 0, "--learning_rate must be > 0")
+    check("learning_rate", lambda v: _finite(v) and v > 0, "--learning_rate must be > 0 and finite")
     check("momentum", lambda v: _finite(v) and 0 <= v < 1, "--momentum must be in [0, 1)")
     check(
         "warmup_epochs",

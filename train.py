@@ -13,6 +13,10 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TF's C++ start-up chatter out of logs
 
+from cluster.preemption import exit_quietly_outside_training  # noqa: E402
+
+exit_quietly_outside_training("train.py")  # Ctrl-C during the imports: one line, no traceback
+
 import sys  # noqa: E402
 import time  # noqa: E402
 
@@ -48,7 +52,6 @@ def train(cfg):
     run_name = cfg.run_name or options.default_run_name(cfg, active)
     # A finished run, or one another process holds, is refused before any work.
     rundir.prepare(cfg, run_name, create=False, check_busy=True)
-    logging.info("devices: %s", place.description)
 
     # Same flags + seed -> same numbers: seeded initializers, Dropout, split; deterministic ops.
     keras.utils.set_random_seed(cfg.seed)
@@ -56,6 +59,7 @@ def train(cfg):
     optim.set_precision_policy(cfg.mixed_precision)
 
     dataset = data.for_config(cfg)
+    logging.info("devices: %s", place.description)
     log_dataset(dataset)
     steps_per_epoch = -(-len(dataset.train) // min(cfg.batch_size, len(dataset.train)))
     with place.strategy.scope():
@@ -149,14 +153,15 @@ def conclude(trainer, dataset, outcome, active, place, cfg):
     from runs import metrics as run_metrics
 
     row = run_metrics.last_finite_row(trainer)
-    finalized = False  # a regularizer replaced the weights: no history row evaluated them
-    if outcome.status == "finished":
+    test = val = None
+    if outcome.status == "finished":  # an interrupted or diverged run never sees the test split
+        finalized = False  # a regularizer replaced the weights: no history row evaluated them
         if trainer.early_stopping:
             row = trainer.restore_best_weights() - 1
         for reg in active:
             finalized = bool(reg.finalize(trainer.model, trainer.optimizer)) or finalized
-    test = None
-    if row is not None:
+        if finalized:  # validation numbers of the weights the run ends with, too
+            val = trainer.evaluate(dataset.val, "val")
         restored = trainer.early_stopping or finalized
         test = final_test_metrics(trainer, dataset, row, restored=restored)
     return {
@@ -168,7 +173,7 @@ def conclude(trainer, dataset, outcome, active, place, cfg):
         "data_fingerprint": dataset.fingerprint(),
         "test_evaluations": trainer.evaluations.get("test", 0),  # passes after training
         **outcome.details,
-        **run_metrics.results(trainer, trainer.model, cfg, row=row, test=test),
+        **run_metrics.results(trainer, trainer.model, cfg, row=row, test=test, val=val),
     }
 
 

@@ -1,8 +1,29 @@
 """Turns SIGTERM/SIGINT/SIGUSR1 into a request to checkpoint and exit at the next boundary."""
 
+import os
 import signal
 
 SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
+EXIT_PREEMPTED = 75  # runs/exit_codes.py's, repeated: this must run before any heavy import
+
+
+def exit_quietly_outside_training(program):
+    """Until StopRequest takes over, a stop signal ends the process with one line and exit 75
+    instead of a KeyboardInterrupt traceback from whatever import runs (TensorFlow's take ~3 s).
+    Nothing is half-written then (files are written atomically); rerunning the command resumes
+    or starts again. A signal the parent ignores (a job started with `&`) stays ignored."""
+
+    def stop(signum, frame):
+        from cluster import tf_runtime  # TF's import may be capturing fd 2 right now
+
+        name = signal.Signals(signum).name
+        line = f"{program}: {name} received outside training; rerun the same command\n"
+        os.write(tf_runtime.original_stderr_fd() or 2, line.encode())
+        os._exit(EXIT_PREEMPTED)
+
+    for s in SIGNALS:
+        if signal.getsignal(s) is not signal.SIG_IGN:
+            signal.signal(s, stop)
 
 
 class StopRequest:

@@ -47,6 +47,17 @@ class Param:
 
     def parse(self, text):
         """Parses a value given as text (in a per-regularizer spec); raises ValueError."""
+        try:
+            value = self._convert(text)
+        except ValueError as e:
+            if self.kind in ("float", "int", "float_list"):  # not Python's conversion message
+                raise ValueError(f"{text!r} is not a number") from None
+            raise e
+        if not self.valid(value):
+            raise ValueError(self.message)
+        return value
+
+    def _convert(self, text):
         if self.kind == "float":
             value = float(text)
         elif self.kind == "int":
@@ -61,8 +72,6 @@ class Param:
             value = text
         else:  # float_list: '+'-separated inside a spec, since ',' separates the spec's items
             value = [float(v) for v in text.replace("+", ",").split(",") if v.strip()]
-        if not self.valid(value):
-            raise ValueError(self.message)
         return value
 
     def valid(self, value):
@@ -74,7 +83,13 @@ class Param:
 
 def nonnegative(name, default, help_text):
     """A strength: a finite float >= 0."""
-    return Param(name, default, help_text, check=lambda v: v >= 0, message=f"--{name} must be >= 0")
+    return Param(
+        name,
+        default,
+        help_text,
+        check=lambda v: v >= 0,
+        message=f"--{name} must be >= 0 and finite",
+    )
 
 
 class Regularizer:

@@ -257,6 +257,10 @@ class _Shapes:
         return len(self.meta["class_names"])
 
     @property
+    def input_shape(self):
+        return tuple(self.meta["input_shape"])
+
+    @property
     def train(self):
         x = np.zeros([2, *self.meta["input_shape"]], np.float32)
         return _Split(x)

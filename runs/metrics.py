@@ -6,11 +6,13 @@ import regularizers
 from inspection import stats
 
 
-def results(trainer, model, cfg, *, row, test):
+def results(trainer, model, cfg, *, row, test, val=None):
     """Final metrics of the weights the run ends with, best epoch, history, weight statistics.
 
     `row`: the history row (0-based epoch) those weights finished; `test`: their test-split
-    metrics ({data_loss, accuracy, mse}). Empty when no epoch finished with finite numbers.
+    metrics ({data_loss, accuracy, mse}), None for a run that did not finish (no test_* keys
+    then); `val`: their validation metrics when no history row holds them (EMA's averages).
+    Empty when no epoch finished with finite numbers.
     """
     last = int(trainer.epoch.numpy())
     hist = trainer.history.numpy()[:last]
@@ -28,16 +30,11 @@ def results(trainer, model, cfg, *, row, test):
             "train_accuracy": m["train_accuracy"],
             "train_mse": m["train_mse"],
             "train_loss": m["train_data_loss"] + total,
-            "val_data_loss": m["val_data_loss"],
-            "val_accuracy": m["val_accuracy"],
-            "val_mse": m["val_mse"],
-            "test_data_loss": test["data_loss"],
-            "test_accuracy": test["accuracy"],
-            "test_mse": test["mse"],
-            "test_loss": test["data_loss"] + total,  # what the tutorial's evaluate() reports
+            **_split("val", val or _row_split(m, "val"), total),
+            **(_split("test", test, total) if test else {}),
             "penalty": penalty,
             "penalty_total": total,
-            "generalization_gap": m["val_data_loss"] - m["train_data_loss"],
+            "generalization_gap": (val or _row_split(m, "val"))["data_loss"] - m["train_data_loss"],
             "learning_rate": m["learning_rate"],
         },
         "best_epoch": best + 1,
@@ -59,6 +56,19 @@ def results(trainer, model, cfg, *, row, test):
     if trainer.early_stopping:
         out["best_epoch"] = int(trainer.best_epoch.numpy())
         out["stopped_epoch"] = int(trainer.stopped_epoch.numpy()) or None
+    return out
+
+
+def _row_split(m, split):
+    return {k: m[f"{split}_{k}"] for k in ("data_loss", "accuracy", "mse")}
+
+
+def _split(split, values, penalty):
+    """{split}_data_loss, _accuracy, _mse, and _loss: the data loss plus the penalty, as the
+    tutorial's evaluate() reports it."""
+    out = {f"{split}_{k}": v for k, v in values.items()}
+    if split == "test":
+        out["test_loss"] = values["data_loss"] + penalty
     return out
 
 

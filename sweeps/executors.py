@@ -48,11 +48,11 @@ def run_local(runs, logs_dir, workers, on_result=None):
             codes[result["name"]] = result["exit"]
             on_result(result["name"], result["exit"])
             logging.info(
-                "%s: exit %d (%.1fs into worker %d)",
+                "%s: exit %d (worker %d, %.1f s since the sweep began)",
                 result["name"],
                 result["exit"],
-                time.time() - start,
                 index,
+                time.time() - start,
             )
         proc.wait()
         os.unlink(spec_path)

@@ -139,7 +139,12 @@ def verdict(paired, metric, higher):
         ]
     lines = [
         "**No variant differs from the baseline beyond seed noise** (Holm-adjusted Wilcoxon "
-        f"p ≥ {stats.ALPHA} for all {len(paired)} variants compared)."
+        f"p ≥ {stats.ALPHA} for "
+        + (
+            f"all {len(paired)} variants compared)."
+            if len(paired) > 1
+            else "the one variant compared)."
+        )
     ]
     pairs = max(c["n_pairs"] for c in paired)
     if pairs and stats.smallest_p(pairs) >= stats.ALPHA:

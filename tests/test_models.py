@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 import options
+import regularizers
 from data import load
 from models import build
-import regularizers
 
 IRIS = load("iris")
 

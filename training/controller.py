@@ -66,7 +66,8 @@ class Controller:
                 if epoch % cfg.checkpoint_every == 0 or epoch == cfg.epochs or stopped:
                     self.checkpoints.save()
                 self._save_best()
-                self.progress.update(epoch, trainer.epoch_metrics(epoch - 1))
+                if epoch % self.progress_every == 0 or epoch == cfg.epochs or stopped:
+                    self.progress.update(epoch, trainer.epoch_metrics(epoch - 1))
                 if stopped:
                     return self._early_stop_outcome()
                 if self._any_worker(stop.received is not None) and epoch < cfg.epochs:
