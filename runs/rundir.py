@@ -287,7 +287,8 @@ def _decide(cfg, path):
         )
     identity = cfg.trained_identity()
     # A flag added after the run was made counts as its default there.
-    old_identity = {k: old.get(k, cfg.defaults.get(k)) for k in identity}
+    defaults = getattr(cfg, "defaults", {})
+    old_identity = {k: old.get(k, defaults.get(k)) for k in identity}
     diff = _first_difference(old_identity, identity)
     if diff:
         raise UserError(
@@ -312,6 +313,19 @@ def _clear(path):
     return removed
 
 
+def _check_can_create(path):
+    """The nearest existing ancestor of `path` must be a directory we may write into."""
+    parent = path
+    while parent and not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    parent = parent or "."
+    if not os.path.isdir(parent) or not os.access(parent, os.W_OK):
+        what = "not a directory" if not os.path.isdir(parent) else "not writable"
+        raise UserError(
+            f"cannot write the run directory {path} ({parent} is {what}); pass a writable --logdir"
+        )
+
+
 def prepare(cfg, run_name, *, create, check_busy=False):
     """Returns (run_dir, resuming). Refuses a directory that holds a finished or other run, or
     that another process is training into.
@@ -326,6 +340,7 @@ def prepare(cfg, run_name, *, create, check_busy=False):
     path = os.path.join(cfg.logdir, run_name)
     if not create:
         if check_busy:
+            _check_can_create(path)
             lock.check_free(path)
         resuming, _ = _decide(cfg, path)
         _current = path
@@ -367,10 +382,7 @@ def prepare(cfg, run_name, *, create, check_busy=False):
 
 def release(run_dir):
     """Ends this process's claim on `run_dir` (its lock); call it when the run is over."""
-    global _current
-    lock.release(run_dir)
-    if _current == run_dir:
-        _current = None
+    lock.release(run_dir)  # _current stays: an error raised on the way out still names it
 
 
 def release_all():

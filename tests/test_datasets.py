@@ -47,7 +47,7 @@ def test_tfds_image_builder_trains_the_cnn(tfds_dir, logdir):
         "--run_name=img",
         check=0,
     )
-    assert "200 train / 80 test rows, input (12, 12, 1), 4 classes" in proc.stderr
+    assert "160 train / 40 val / 80 test rows, input (12, 12, 1), 4 classes" in proc.stderr
     assert read_metrics(logdir / "img")["final"]["test_accuracy"] >= 0.9
 
 

@@ -52,6 +52,8 @@ def test_soft_threshold_closed_form():
 
 def test_prox_l1_after_step_thresholds_placed_kernels_by_lr_times_lambda():
     model, (reg,) = build(reg="prox_l1", layers="0,2", prox_l1="0.5")
+    # Small weights, so that some fall under the threshold whatever the initializer drew.
+    set_kernel(model.blocks[0].core, RNG.normal(scale=0.1, size=(4, 6)))
     kernels = {i: model.blocks[i].core.kernel for i in range(3)}
     before = {i: k.numpy() for i, k in kernels.items()}
     k0 = before[0]
@@ -187,7 +189,7 @@ def test_loop_applies_the_prox_after_each_sgd_step_with_that_steps_lr(name, flag
         reg=name,
         learning_rate="0.1",
         lr_schedule="step",
-        lr_decay_epochs="1",
+        lr_decay_epochs="2",  # two steps at lr 0.1, the third at 0.01
         lr_decay_factor="0.1",
         batch_size=str(parity.FULL_BATCH),
         log_every="0",
