@@ -1,19 +1,18 @@
 """report.py's statistics against hand computations, on made-up sweeps (no training)."""
 
-import csv
 import json
 import math
 import subprocess
 import sys
 import warnings
 
-import matplotlib.image
 import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
 from sweeps import results, stats
 from tests.conftest import ROOT
+from tests.test_sweep import png_shape, read_csv
 
 BASE = [0.90, 0.92, 0.88, 0.94, 0.90, 0.86, 0.92, 0.90]
 DIFFS = [0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.07, 0.08]  # all positive, no ties
@@ -179,16 +178,6 @@ def report_cli(out, *args):
         text=True,
         timeout=300,
     )
-
-
-def read_csv(path):
-    with open(path) as f:
-        return list(csv.DictReader(f))
-
-
-def png_shape(path):
-    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    return matplotlib.image.imread(path).shape
 
 
 def test_report_on_a_made_up_sweep_equals_hand_computation(made_up):
