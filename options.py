@@ -566,7 +566,7 @@ def _register_validators(fv):
 # Flags that only matter when another flag says so: (flag, does it matter?, what to do).
 def _unused_flags(values):
     regs = set(values["reg"]) - {"none"}
-    active = regs | {spec.split(",")[0].split("@")[0].strip() for spec in values["regularizer"]}
+    active = _all_regs(values) - {"none"}
     placed = [r for r in regs if r in regularizers.REGISTRY and regularizers.REGISTRY[r].placed()]
     dataset = values["dataset"]
     rules = [
