@@ -107,13 +107,24 @@ def summary(out, runs, ran, wall):
 
 
 def sweep():
+    local = FLAGS.executor == "local" and not FLAGS.dry_run
+    logs_dir = os.path.abspath(os.path.join(FLAGS.out, "logs"))
+    # The local workers import TensorFlow while this process plans (and imports it too).
+    workers = executors.Workers(FLAGS.workers, logs_dir) if local else None
+    try:
+        return _sweep(workers, logs_dir)
+    finally:
+        if workers:
+            workers.stop()
+
+
+def _sweep(workers, logs_dir):
     # These import train.py's options, and with them TensorFlow: only once the flags are good.
     from sweeps import plan as sweep_plan
     from sweeps import train_args as targs
 
     out = FLAGS.out
     runs_dir = os.path.join(out, "runs")
-    logs_dir = os.path.abspath(os.path.join(out, "logs"))
     extra = targs.extra_flags(FLAGS.train_flags, FLAGS.train_flag)
     grid = targs.parse_grid(FLAGS.grid, extra)
     variants, runs = sweep_plan.plan(FLAGS.configs, FLAGS.seeds, runs_dir, extra, grid)
@@ -162,7 +173,7 @@ def sweep():
             log = f"logs/{name}.log"
             status.record(out, name, executor="local", exit=code, log=log, note=note)
 
-        executors.run_local(todo, logs_dir, FLAGS.workers, on_result)
+        executors.run_local(todo, workers, logs_dir, on_result)
     text, complete = summary(out, runs, len(todo), time.time() - start)
     print(text)
     return 0 if complete else EXIT_INCOMPLETE

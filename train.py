@@ -33,7 +33,6 @@ FLAGS = flags.FLAGS
 def train(cfg):
     """Runs the whole job for `cfg`; returns the process exit code."""
     place = start_devices(cfg)  # before anything else uses TF: it fixes the device list
-    import keras
     import tensorflow as tf
 
     import data
@@ -43,7 +42,7 @@ def train(cfg):
     from runs import rundir
     from runs.checkpoints import Checkpoints
     from runs.progress import Progress
-    from training import optim
+    from training import optim, reuse
     from training.controller import Controller
     from training.loop import Trainer
 
@@ -53,8 +52,9 @@ def train(cfg):
     # A finished run, or one another process holds, is refused before any work.
     rundir.prepare(cfg, run_name, create=False, check_busy=True)
 
+    reuse.begin(cfg)  # in a sweep worker: forget a compiled loop this run cannot use
     # Same flags + seed -> same numbers: seeded initializers, Dropout, split; deterministic ops.
-    keras.utils.set_random_seed(cfg.seed)
+    reuse.set_random_seed(cfg.seed)
     tf.config.experimental.enable_op_determinism()
     optim.set_precision_policy(cfg.mixed_precision)
 
@@ -74,9 +74,13 @@ def train(cfg):
     try:
         writers = Writers.create(run_dir) if place.is_chief and cfg.log_every > 0 else None
         trainer = Trainer(model, optimizer, place.strategy, dataset, cfg, writers, active)
-        items = {**trainer.checkpoint_items(), **optim.checkpoint_items(optimizer)}
+        trainer = reuse.trainer(trainer, place)  # a sweep worker's compiled loop, if it fits
         ckpts = Checkpoints(
-            run_dir, items, trainer.epoch, keep=cfg.keep_checkpoints, is_chief=place.is_chief
+            run_dir,
+            trainer.checkpoint_items(),
+            trainer.epoch,
+            keep=cfg.keep_checkpoints,
+            is_chief=place.is_chief,
         )
         epoch = restore_or_start(ckpts, resuming, writers, cfg, run_dir)
         progress = Progress(cfg.epochs, cfg.progress)

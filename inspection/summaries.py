@@ -42,6 +42,9 @@ HPARAMS = (
 )
 
 
+_QUEUE = dict(max_queue=100_000, flush_millis=10_000)
+
+
 @dataclasses.dataclass
 class Writers:
     train: tf.summary.SummaryWriter
@@ -50,15 +53,24 @@ class Writers:
 
     @classmethod
     def create(cls, run_dir):
+        """The writers of `run_dir`: the last closed ones of this process reopened there, so that
+        a compiled loop that captured them writes the next run's events (training/reuse.py)."""
+        if _closed:
+            writers = _closed.pop()
+            for writer, sub in writers._subdirs():
+                _reopen(writer, os.path.join(run_dir, sub))
+            return writers
+
         # The queue settings batch the eager writes. In the compiled loop each write's
         # as_default() block ends in a flush op anyway (a write(2) per event, ~0.01 ms per
         # epoch measured), so a live TensorBoard sees each epoch as soon as it ends.
         def make(sub):
-            return tf.summary.create_file_writer(
-                os.path.join(run_dir, sub), max_queue=100_000, flush_millis=10_000
-            )
+            return tf.summary.create_file_writer(os.path.join(run_dir, sub), **_QUEUE)
 
         return cls(train=make("train"), val=make("val"), root=make(""))
+
+    def _subdirs(self):
+        return ((self.train, "train"), (self.val, "val"), (self.root, ""))
 
     def flush(self):
         for w in (self.train, self.val, self.root):
@@ -67,6 +79,22 @@ class Writers:
     def close(self):
         for w in (self.train, self.val, self.root):
             w.close()
+        _closed[:] = [self]  # one set kept for reuse: the newest, which a cached loop holds
+
+
+_closed = []  # closed Writers of this process, reopened by the next create()
+
+
+def _reopen(writer, logdir):
+    """Points a closed file writer at `logdir` under the same resource handle: graphs that
+    captured the handle write there. (TF's API has no such call: closing deletes the resource,
+    and creating it again under the same handle is what create_file_writer's init op does.)"""
+    from tensorflow.python.ops import gen_summary_ops
+
+    gen_summary_ops.create_summary_file_writer(
+        writer._resource, logdir=logdir, filename_suffix=".v2", **_QUEUE
+    )
+    writer._closed = False
 
 
 def _encode_summary(tags, field, encoded):

@@ -1,14 +1,15 @@
-"""Runs several train.py runs one after another in one process (the local sweep executor).
+"""Runs train.py runs one after another in one process (the local sweep executor's worker).
 
-TensorFlow's import and start-up cost ~3 s per process, more than a whole tutorial run, so each
-local worker imports it once. Every run gets its own flags, a fresh Keras session and its own log
-file; its numbers equal those of a standalone `python train.py` with the same flags (tested).
+TensorFlow's import and start-up cost ~4 s per process, more than a whole tutorial run, so each
+local worker imports it once; the seeds of a variant also share one compiled training loop
+(training/reuse.py). Every run gets its own flags and log file; its numbers equal those of a
+standalone `python train.py` with the same flags (tested).
 
-    python -m sweeps.worker RUNS.json   # [{"name": ..., "args": [...], "log": ...}, ...]
+    python -m sweeps.worker LOGS_DIR   # stdin: one run per line, {"name", "args", "log"};
+                                       # stdout: one line per run, {"name", "exit"}
 """
 
 import contextlib
-import gc
 import json
 import os
 import sys
@@ -39,8 +40,6 @@ def output_to(path):
 
 
 def run_one(train, spec):
-    import keras
-
     from errors import UserError
 
     with output_to(spec["log"]):
@@ -67,21 +66,22 @@ def run_one(train, spec):
                 from runs import rundir
 
                 rundir.release_all()
-    keras.backend.clear_session()
-    gc.collect()
     return code
 
 
-def main(path):
+def main(logs_dir):
+    """Serves runs from stdin until it closes. `logs_dir` names the sweep in `ps` listings."""
+    del logs_dir
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     import train
+    from training import reuse
 
+    reuse.enable()  # the seeds of a variant share one compiled loop
     # What `python train.py` logs (app.run sets this up): each run's log shows its progress.
     logging.use_absl_handler()
 
-    with open(path) as f:
-        specs = json.load(f)
-    for spec in specs:
+    for line in sys.stdin:
+        spec = json.loads(line)
         code = run_one(train, spec)
         print(json.dumps({"name": spec["name"], "exit": code}), flush=True)
 

@@ -398,26 +398,68 @@ def test_sweep_submits_one_slurm_job_array(tmp_path):
         cluster.stop()
 
 
+# Two variants whose seeds share a worker's compiled loop (training/reuse.py), with state of every
+# kind: Dropout seed states, momentum slots, a warm-up/cosine schedule, early stopping (patience,
+# best weights); then mixup, Gaussian noise and EMA after a switch of variant.
+REUSE_VARIANTS = {
+    "a": [
+        "--reg=dropout,l1",
+        "--all_layers",
+        "--optimizer=momentum",
+        "--lr_schedule=cosine",
+        "--warmup_epochs=2",
+        "--early_stopping_patience=3",
+        "--epochs=14",
+        "--stats_every=3",
+    ],
+    "b": [
+        "--regularizer=mixup",
+        "--regularizer=gaussian_noise",
+        "--regularizer=ema",
+        "--optimizer=adam",
+        "--learning_rate=0.001",
+        "--epochs=6",
+    ],
+}
+
+
 @pytest.mark.slow
-def test_a_run_inside_a_sweep_worker_equals_a_standalone_run(tmp_path):
+def test_runs_sharing_a_workers_compiled_loop_equal_standalone_runs(tmp_path):
+    configs = []
+    for name, flags in REUSE_VARIANTS.items():
+        path = tmp_path / f"{name}.cfg"
+        path.write_text("\n".join([*flags, "--hidden=64,32"]) + "\n")
+        configs.append(str(path))
     out = tmp_path / "sw"
-    # Two runs in one worker: the second (Dropout, seed 1) follows another run in the process.
-    fast = ["--train_flag=--epochs=8", "--train_flag=--log_every=0"]
-    sweep(
-        "--configs=configs/model8.cfg", "--seeds=2", f"--out={out}", "--workers=1", *fast, check=0
-    )
+    # One worker: a s0 traces, a s1 reuses, b s0 traces after the switch, b s1 reuses.
+    sweep(f"--configs={','.join(configs)}", "--seeds=2", f"--out={out}", "--workers=1", check=0)
     from tests.conftest import run_train
 
-    run_train(
-        "--flagfile=configs/model8.cfg",
-        "--seed=1",
-        "--epochs=8",
-        "--log_every=0",
-        f"--logdir={tmp_path}/solo",
-        "--run_name=model8_s1",
-        check=0,
-    )
-    a = read_metrics(run_dirs(out, "model8")[1])
-    b = read_metrics(tmp_path / "solo" / "model8_s1")
-    for key in ("final", "history", "weights"):
-        assert a[key] == b[key], key
+    for name, flags in REUSE_VARIANTS.items():
+        solo = tmp_path / "solo"
+        run_train(
+            *flags, "--hidden=64,32", "--seed=1", f"--logdir={solo}", f"--run_name={name}", check=0
+        )
+        a = read_metrics(run_dirs(out, name)[1])
+        b = read_metrics(solo / name)
+        for key in ("final", "history", "weights", "best_epoch", "stopped_epoch"):
+            assert a.get(key) == b.get(key), (name, key)
+        logs = {
+            seed: (out / "logs" / f"{d.name}.log").read_text()
+            for seed, d in run_dirs(out, name).items()
+        }
+        assert "compiled loop: the previous run's" not in logs[0]  # traced its own
+        assert "compiled loop: the previous run's" in logs[1]  # seed 0's, reused
+        # The reused writers wrote this run's events into this run's directory, and only there.
+        for seed, run_dir in run_dirs(out, name).items():
+            for sub in ("train", "val"):
+                events = list((run_dir / sub).glob("events.out.tfevents.*"))
+                assert len(events) == 1, (name, seed, sub)
+                steps = _scalar_steps(run_dir / sub, "metrics/accuracy")
+                assert steps == list(range(1, read_metrics(run_dir)["epochs_completed"] + 1))
+
+
+def _scalar_steps(logdir, tag):
+    from tests.conftest import read_scalars
+
+    return [step for step, _ in read_scalars(logdir).get(tag, [])]

@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from inspection import stats
 from inspection.summaries import write_histograms, write_scalars
+from training import optim
 
 EVAL_BATCH = 4096  # evaluation and probe chunk size: bounds memory on large splits
 
@@ -64,10 +65,13 @@ class Trainer:
         self.stats_every = self.track_every if chief else 0
         self.hist_every = cfg.hist_every if chief and on else 0
         self.loss_scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
-        self.x_train = tf.constant(dataset.train.x)
-        self.y_train = tf.constant(dataset.train.y)
-        self.x_val = tf.constant(dataset.val.x)
-        self.y_val = tf.constant(dataset.val.y)
+        # The run's data and seed are variables, not values traced into the graph: the compiled
+        # loop can then train another run of the same structure (training/reuse.py).
+        self.x_train = _state(dataset.train.x, "x_train")
+        self.y_train = _state(dataset.train.y, "y_train")
+        self.x_val = _state(dataset.val.x, "x_val")
+        self.y_val = _state(dataset.val.y, "y_val")
+        self.seed = _state(tf.constant(cfg.seed, tf.int64), "seed")
         self.n_train = len(dataset.train)
         self.batch_size = min(cfg.batch_size, self.n_train)
         self.num_batches = -(-self.n_train // self.batch_size)
@@ -203,7 +207,7 @@ class Trainer:
         probe = bool(self.stats_every or self.hist_every or self._with_acts)
         for epoch in tf.range(first, last):
             step = epoch + 1
-            seed = tf.stack([tf.cast(self.cfg.seed, tf.int64), epoch])
+            seed = tf.stack([self.seed, epoch])
             order = tf.argsort(tf.random.stateless_uniform([n], seed=seed))
             sums = tf.zeros([4])
             last_step = self._zero_step_stats()
@@ -213,9 +217,7 @@ class Trainer:
                 track = _and(tracked_epoch, True if nb == 1 else tf.equal(b, nb - 1))
                 before = self._weights_before(track)
                 lr = self._learning_rate() if self._after_step else None
-                step_seed = tf.stack(
-                    [tf.cast(self.cfg.seed, tf.int64) + 1, epoch * nb + tf.cast(b, tf.int64)]
-                )
+                step_seed = tf.stack([self.seed + 1, epoch * nb + tf.cast(b, tf.int64)])
                 out = self.strategy.run(self._step, args=(idx, step_seed))
                 for reg in self._after_step:  # cross-replica: every replica's copy alike
                     reg.after_step(self.model, lr)
@@ -392,6 +394,7 @@ class Trainer:
             "epoch": self.epoch,
             "history": self.history,
             "seed_states": seed_states,
+            **optim.checkpoint_items(self.optimizer),
         }
         if self.early_stopping:
             items["early_stopping"] = [self.best_value, self.best_epoch, self.wait]
@@ -399,11 +402,47 @@ class Trainer:
             items["best_weights"] = self.best_weights
         return items
 
+    # ---- another run through the same compiled loop (training/reuse.py) ----------------------
+    def state_variables(self):
+        """Every variable the compiled loop reads or writes, in a fixed order: a run's whole
+        state. Two trainers of the same structure list the same shapes in the same order."""
+        extra = [v for k, v in self.checkpoint_items().items() if k not in ("model", "optimizer")]
+        data = [self.x_train, self.y_train, self.x_val, self.y_val, self.seed]
+        every = [*self.model.variables, *self.optimizer.variables, *tf.nest.flatten(extra), *data]
+        return list({id(v): v for v in every}.values())  # each once, in order
+
+    def can_continue_as(self, fresh):
+        """Whether this trainer's compiled loop can train `fresh`'s run: same writers, and
+        variables of the same shapes and dtypes."""
+        mine, theirs = self.state_variables(), fresh.state_variables()
+        return (
+            self.writers is fresh.writers
+            and self.columns == fresh.columns
+            and len(mine) == len(theirs)
+            and all(
+                a.shape == b.shape and a.dtype == b.dtype for a, b in zip(mine, theirs, strict=True)
+            )
+        )
+
+    def continue_as(self, fresh):
+        """Takes over `fresh`'s run: its initial state (built exactly as a standalone run builds
+        it) is assigned into this trainer's variables, which the compiled loop reads."""
+        for mine, theirs in zip(self.state_variables(), fresh.state_variables(), strict=True):
+            mine.assign(theirs)
+        self.cfg = fresh.cfg  # equal but for flags the graph does not read (reuse.PER_RUN)
+        self.evaluations = {}
+        return self
+
     # ---- results ------------------------------------------------------------------------------
     def epoch_metrics(self, epoch_index):
         """Metrics of a finished epoch (0-based) from the history, as Python floats."""
         row = self.history[epoch_index].numpy()
         return {name: float(row[i]) for i, name in enumerate(self.columns)}
+
+
+def _state(value, name):
+    """A loop-state variable outside the strategy's variables (not trained, not mirrored)."""
+    return tf.Variable(value, trainable=False, name=name)
 
 
 # ---- cadence: Python booleans where the answer is the same every epoch ----------------------
