@@ -22,12 +22,14 @@ every run finished, 1 when some did not (they are listed), 2 on bad input.
 """
 
 import os
+import sys
 import time
 
 from absl import flags, logging
 
 import cli
 from errors import UserError
+from runs.exit_codes import EXIT_PREEMPTED
 from sweeps import MAX_SEEDS, executors, manifest, status
 
 flags.DEFINE_list("configs", ["configs/model*.cfg"], "Flagfiles (globs allowed): the variants.")
@@ -109,8 +111,10 @@ def summary(out, runs, ran, wall):
 def sweep():
     local = FLAGS.executor == "local" and not FLAGS.dry_run
     logs_dir = os.path.abspath(os.path.join(FLAGS.out, "logs"))
-    # The local workers import TensorFlow while this process plans (and imports it too).
-    workers = executors.Workers(FLAGS.workers, logs_dir) if local else None
+    # The local workers import TensorFlow while this process plans (more are started later if
+    # --workers exceeds the cores, fewer kept if there are fewer runs).
+    early = min(FLAGS.workers, os.cpu_count() or 1)
+    workers = executors.Workers(FLAGS.workers, logs_dir, early) if local else None
     try:
         return _sweep(workers, logs_dir)
     finally:
@@ -157,6 +161,7 @@ def _sweep(workers, logs_dir):
         FLAGS.executor,
     )
     start = time.time()
+    stopped_by = None  # the signal that stopped a local sweep early
     for r in todo:
         status.forget(out, r.name)
     if todo and FLAGS.executor == "slurm":
@@ -173,9 +178,17 @@ def _sweep(workers, logs_dir):
             log = f"logs/{name}.log"
             status.record(out, name, executor="local", exit=code, log=log, note=note)
 
-        executors.run_local(todo, workers, logs_dir, on_result)
+        workers.resize(min(FLAGS.workers, len(todo)))
+        _, stopped_by = executors.run_local(todo, workers, logs_dir, on_result)
     text, complete = summary(out, runs, len(todo), time.time() - start)
     print(text)
+    if stopped_by:
+        print(
+            f"sweep.py: {stopped_by} received: the runs in progress saved a checkpoint; rerun "
+            "the same command to resume",
+            file=sys.stderr,
+        )
+        return EXIT_PREEMPTED
     return 0 if complete else EXIT_INCOMPLETE
 
 

@@ -4,11 +4,11 @@ import collections
 import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 from absl import logging
 
@@ -16,6 +16,7 @@ from errors import UserError
 from runs import rundir
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1)  # train.py's (cluster/preemption)
 
 
 def worker_env(workers, environ=None):
@@ -34,9 +35,11 @@ def worker_env(workers, environ=None):
 class Dispatcher:
     """Hands a free worker its next run: the next seed of the variant it just trained (whose
     compiled loop it reuses), else a variant no worker has started, the costliest first, else
-    the variant with the most work left. Workers thus rarely trace a variant twice, and the
-    cheap variants at the end let them finish close together. A variant's cost per run is
-    estimated as epochs / batch_size (its optimizer steps on a dataset the variants share)."""
+    a share of the variant with the most work left, if at least two of its runs are left (the
+    last one is sooner done by the worker that traced the variant). Workers thus rarely trace a
+    variant twice, and the cheap variants at the end let them finish close together. A
+    variant's cost per run is estimated as epochs / batch_size (its optimizer steps on a dataset
+    the variants share)."""
 
     def __init__(self, runs):
         self.left = {}  # variant name -> its runs not handed out yet, in seed order
@@ -45,19 +48,24 @@ class Dispatcher:
             self.left.setdefault(r.variant.name, collections.deque()).append(r)
             self.cost[r.variant.name] = r.identity["epochs"] / r.identity["batch_size"]
         self.busy = collections.Counter()  # variant name -> workers training it
+        self.stopped = False
         self.lock = threading.Lock()
 
     def next(self, previous=None):
-        """The next run for a worker whose last run was `previous` (None: its first)."""
+        """The next run for a worker whose last run was `previous` (None: its first), or None:
+        nothing is left for it."""
         with self.lock:
             if previous is not None:
                 self.busy[previous.variant.name] -= 1
-            names = [name for name, queue in self.left.items() if queue]
-            if not names:
+            if self.stopped:
                 return None
+            names = [n for n, queue in self.left.items() if queue]
             if previous is not None and previous.variant.name in names:
                 name = previous.variant.name
             else:
+                names = [n for n in names if not self.busy[n] or len(self.left[n]) >= 2]
+                if not names:
+                    return None
                 name = min(names, key=lambda n: (self.busy[n] > 0, -self.work_left(n)))
             self.busy[name] += 1
             return self.left[name].popleft()
@@ -65,93 +73,146 @@ class Dispatcher:
     def work_left(self, name):
         return self.cost[name] * len(self.left[name])
 
+    def stop(self):
+        """Hands out nothing more (the sweep was asked to stop)."""
+        with self.lock:
+            self.stopped = True
+
     def remaining(self):
         with self.lock:
             return [r for queue in self.left.values() for r in queue]
 
 
 class Workers:
-    """The local executor's worker processes (sweeps/worker.py), started before the sweep plans
-    its runs: each spends ~3 s importing TensorFlow, which then overlaps the planning."""
+    """The local executor's worker processes (python -m sweeps.worker). Each spends ~3 s
+    importing TensorFlow, so they start before the sweep plans its runs; they run at a lower
+    priority (nice 10: batch work), so the planning, which finds any bad flag, is not slowed."""
 
-    def __init__(self, count, logs_dir):
-        env = worker_env(count)
-        self.procs = [
-            subprocess.Popen(
-                [sys.executable, "-m", "sweeps.worker", logs_dir],
-                cwd=ROOT,
-                env=env,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                text=True,
+    def __init__(self, wanted, logs_dir, early):
+        self.env = worker_env(wanted)
+        self.logs_dir = logs_dir
+        self.procs = []
+        self.resize(early)
+
+    def resize(self, count):
+        """Starts workers up to `count`, or ends idle ones beyond it."""
+        while len(self.procs) < count:
+            self.procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "sweeps.worker", self.logs_dir],
+                    cwd=ROOT,
+                    env=self.env,
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    text=True,
+                    # Its own process group: a Ctrl-C reaches the sweep, which stops the runs in
+                    # progress itself (run_local), not every worker at once. (Not a session of
+                    # its own: the kernel's autogroups would then share the CPU by session and
+                    # ignore the worker's lower priority.)
+                    process_group=0,
+                    preexec_fn=_lower_priority,
+                )
             )
-            for _ in range(count)
-        ]
+        for proc in self.procs[count:]:
+            _end(proc)
+        del self.procs[count:]
 
     def stop(self):
         """Ends every worker still running: idle ones (closed input) and any left behind."""
         for proc in self.procs:
-            with contextlib.suppress(OSError):
-                proc.stdin.close()
-            if proc.poll() is None:
-                proc.kill()  # idle, or still importing: nothing of a run is lost
-            proc.wait()
+            _end(proc)
+
+
+def _lower_priority():
+    with contextlib.suppress(OSError):
+        os.nice(10)
+
+
+def _end(proc):
+    with contextlib.suppress(OSError):
+        proc.stdin.close()
+    if proc.poll() is None:
+        proc.kill()  # idle, or still importing: nothing of a run is lost
+    proc.wait()
 
 
 def run_local(runs, workers, logs_dir, on_result=None):
-    """Runs the runs in the `workers` (a started Workers); returns {run name: exit code}.
+    """Runs the runs in the `workers` (a Workers); returns (exit codes by run name, the name of
+    the signal that stopped the sweep or None).
 
-    Each worker process imports TensorFlow once and is handed runs one at a time (Dispatcher).
-    on_result(name, code, note) is called as each run ends. A worker that dies reports the run
-    it was training with code None and a note; the others go on with the rest, and runs that no
-    worker was left to train are reported the same way. Re-running the sweep picks them up.
+    Each worker is handed runs one at a time (Dispatcher). on_result(name, code, note) is called
+    as each run ends. A worker that dies reports the run it was training with code None and a
+    note; the others go on with the rest. A stop signal (SIGINT, SIGTERM, SIGUSR1) is passed on to
+    the workers' runs, which checkpoint and end; nothing more is handed out. Runs that no worker
+    trained are reported with code None too. Re-running the sweep picks them all up.
     """
     on_result = on_result or (lambda name, code, note=None: None)
     dispatcher = Dispatcher(runs)
     codes = {}
+    busy = set()  # workers training a run now: the ones a stop signal is passed on to
     start = time.time()
+    received = []
 
-    def work(index):
-        proc = workers.procs[index]
+    def work(index, proc):
         run = None
-        try:
-            while (run := dispatcher.next(run)) is not None:
-                log = os.path.join(logs_dir, f"{run.name}.log")
-                spec = {"name": run.name, "args": list(run.args), "log": log}
-                try:
-                    proc.stdin.write(json.dumps(spec) + "\n")
-                    proc.stdin.flush()
-                    line = proc.stdout.readline()
-                except (BrokenPipeError, OSError):
-                    line = ""
-                if not line:  # the worker died during this run
-                    proc.wait()
-                    note = f"its worker process exited with {proc.returncode} before this run ended"
-                    codes[run.name] = None
-                    on_result(run.name, None, note)
-                    return
-                code = json.loads(line)["exit"]
-                codes[run.name] = code
-                on_result(run.name, code)
-                logging.info(
-                    "%s: exit %s (worker %d, %.1f s since the runs began)",
-                    run.name,
-                    code,
-                    index,
-                    time.time() - start,
-                )
-        finally:
-            with contextlib.suppress(OSError):
-                proc.stdin.close()
-            proc.wait()
+        while (run := dispatcher.next(run)) is not None:
+            log = os.path.join(logs_dir, f"{run.name}.log")
+            spec = {"name": run.name, "args": list(run.args), "log": log}
+            busy.add(proc)
+            try:
+                proc.stdin.write(json.dumps(spec) + "\n")
+                proc.stdin.flush()
+                line = proc.stdout.readline()
+            except (BrokenPipeError, OSError):
+                line = ""
+            finally:
+                busy.discard(proc)
+            if not line:  # the worker died during this run
+                proc.wait()
+                note = f"its worker process exited with {proc.returncode} before this run ended"
+                logging.warning("%s: %s; the other workers go on", run.name, note)
+                codes[run.name] = None
+                on_result(run.name, None, note)
+                return
+            code = json.loads(line)["exit"]
+            codes[run.name] = code
+            on_result(run.name, code)
+            logging.info(
+                "%s: exit %s (worker %d, %.1f s since the runs began)",
+                run.name,
+                code,
+                index,
+                time.time() - start,
+            )
+        with contextlib.suppress(OSError):
+            proc.stdin.close()  # nothing left for it: the worker exits
+        proc.wait()
 
-    count = min(len(workers.procs), len(runs))
-    with ThreadPoolExecutor(max_workers=max(count, 1)) as pool:
-        list(pool.map(work, range(count)))
+    def stop(signum, frame):
+        received.append(signal.Signals(signum).name)
+        dispatcher.stop()
+        for proc in list(busy):  # their runs checkpoint at the next boundary and end (exit 75)
+            with contextlib.suppress(OSError):
+                proc.send_signal(signum)
+
+    threads = [
+        threading.Thread(target=work, args=(i, proc), daemon=True)
+        for i, proc in enumerate(workers.procs[: len(runs)])
+    ]
+    previous = {s: signal.signal(s, stop) for s in STOP_SIGNALS}
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()  # a signal runs `stop` here, then the join goes on
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    why = f"the sweep was stopped ({received[0]})" if received else "every worker had exited"
     for run in dispatcher.remaining():
         codes[run.name] = None
-        on_result(run.name, None, "not started: every worker process had exited")
-    return codes
+        on_result(run.name, None, f"not started: {why}")
+    return codes, (received[0] if received else None)
 
 
 def check_slurm_args(runs):

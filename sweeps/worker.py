@@ -80,10 +80,13 @@ def main(logs_dir):
     # What `python train.py` logs (app.run sets this up): each run's log shows its progress.
     logging.use_absl_handler()
 
-    for line in sys.stdin:
-        spec = json.loads(line)
-        code = run_one(train, spec)
-        print(json.dumps({"name": spec["name"], "exit": code}), flush=True)
+    try:
+        for line in sys.stdin:
+            spec = json.loads(line)
+            code = run_one(train, spec)
+            print(json.dumps({"name": spec["name"], "exit": code}), flush=True)
+    except BrokenPipeError:  # the sweep is gone: its rerun picks this run up
+        os._exit(1)
 
 
 if __name__ == "__main__":

@@ -95,3 +95,30 @@ def test_a_killed_worker_loses_no_run_and_the_rerun_trains_only_the_rest(tmp_pat
         assert read_metrics(out / "runs" / name)["status"] == "finished"
         assert _trainings(out, name) == 1, name  # the killed run resumed from epoch 50
     assert read_metrics(out / "runs" / names[1])["resumed_from_epoch"] >= 50
+
+
+@pytest.mark.slow
+def test_a_stop_signal_ends_the_sweep_and_the_rerun_resumes_its_runs(tmp_path):
+    out = tmp_path / "sweep"
+    proc = _start(out)
+    names = []
+
+    def first_run_checkpointed():
+        if not names and (out / "sweep.json").exists():
+            names.extend(r["name"] for r in manifest(out)["runs"])
+        return bool(names) and (out / "runs" / names[0] / "checkpoints" / "ckpt-50.index").exists()
+
+    _wait(first_run_checkpointed, proc, "the first run's checkpoint")
+    proc.send_signal(signal.SIGINT)  # what Ctrl-C sends (the workers have sessions of their own)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 75, err[-3000:]
+    assert "Traceback" not in err
+    assert "sweep.py: SIGINT received" in err
+    left = subprocess.run(["pgrep", "-f", f"sweeps.worker {out}"], capture_output=True, text=True)
+    assert left.stdout == ""  # no worker left behind
+    not_finished = [n for n in names if not (out / "runs" / n / "metrics.json").exists()]
+    assert not_finished  # it stopped early: runs were left
+    sweep(*ARGS, f"--out={out}", check=0)
+    for name in names:
+        assert read_metrics(out / "runs" / name)["status"] == "finished"
+        assert _trainings(out, name) == 1, name  # an interrupted run resumed, not restarted

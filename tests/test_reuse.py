@@ -56,6 +56,22 @@ def test_a_free_worker_joins_the_variant_with_the_most_work_left():
     assert a.name == "v1_s2"
 
 
+def test_the_last_run_of_a_variant_is_left_to_the_worker_that_traced_it():
+    d = Dispatcher(_runs([(350, 32)], seeds=2))
+    a = d.next()
+    b = d.next()  # one run left: b would trace the variant again for it
+    assert a.name == "v0_s0" and b is None
+    assert d.next(a).name == "v0_s1"
+
+
+def test_a_stopped_dispatcher_hands_out_nothing_more():
+    d = Dispatcher(_runs([(350, 128)], seeds=3))
+    a = d.next()
+    d.stop()
+    assert d.next(a) is None
+    assert _names(d.remaining()) == ["v0_s1", "v0_s2"]
+
+
 def test_every_run_is_handed_out_once_to_concurrent_workers():
     runs = _runs([(100, 128), (50, 32), (10, 64)], seeds=20)
     d = Dispatcher(runs)
