@@ -21,13 +21,16 @@ failed or diverged run is recorded (<out>/status/) and does not stop the sweep. 
 every run finished, 1 when some did not (they are listed), 2 on bad input.
 """
 
+import contextlib
 import os
+import signal
 import sys
 import time
 
 from absl import flags, logging
 
 import cli
+from cluster import tf_runtime
 from errors import UserError
 from runs.exit_codes import EXIT_PREEMPTED
 from sweeps import MAX_SEEDS, executors, manifest, status
@@ -85,6 +88,10 @@ def _dirs(out):
         ) from e
 
 
+def _count(n, noun):
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def summary(out, runs, ran, wall):
     """The sweep's final report: counts, and every run that did not finish, with its error."""
     outcomes = {r.name: status.outcome(out, r.name) for r in runs}
@@ -93,11 +100,12 @@ def summary(out, runs, ran, wall):
         counts[o.status] = counts.get(o.status, 0) + 1
     variants = len({r.variant.name for r in runs})
     lines = [
-        f"sweep {out}: {len(runs)} runs ({variants} variants x {len(runs) // variants} seeds); "
+        f"sweep {out}: {_count(len(runs), 'run')} ({_count(variants, 'variant')} x "
+        f"{_count(len(runs) // variants, 'seed')}); "
         + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     ]
     if ran:
-        lines.append(f"ran {ran} runs in {wall:.1f}s ({wall / ran:.2f}s per run)")
+        lines.append(f"ran {_count(ran, 'run')} in {wall:.1f}s ({wall / ran:.2f}s per run)")
     bad = [(name, o) for name, o in outcomes.items() if o.status != "finished"]
     if bad:
         width = max(len(name) for name, _ in bad)
@@ -112,14 +120,33 @@ def sweep():
     local = FLAGS.executor == "local" and not FLAGS.dry_run
     logs_dir = os.path.abspath(os.path.join(FLAGS.out, "logs"))
     # The local workers import TensorFlow while this process plans (more are started later if
-    # --workers exceeds the cores, fewer kept if there are fewer runs).
+    # --workers exceeds the cores, fewer kept if fewer can be busy).
     early = min(FLAGS.workers, os.cpu_count() or 1)
     workers = executors.Workers(FLAGS.workers, logs_dir, early) if local else None
+    _exit_quietly_before_the_runs(workers)
     try:
         return _sweep(workers, logs_dir)
     finally:
         if workers:
             workers.stop()
+
+
+def _exit_quietly_before_the_runs(workers):
+    """Until the runs start (run_local then stops them), a stop signal ends the sweep with one
+    line and exit 75, its workers with it: nothing has been trained or half-written yet."""
+
+    def stop(signum, frame):
+        for proc in workers.procs if workers else ():
+            with contextlib.suppress(OSError):
+                proc.kill()
+        name = signal.Signals(signum).name
+        line = f"sweep.py: {name} received before any run started; rerun the same command\n"
+        os.write(tf_runtime.original_stderr_fd() or 2, line.encode())  # TF's import may hold fd 2
+        os._exit(EXIT_PREEMPTED)
+
+    for s in executors.STOP_SIGNALS:
+        if signal.getsignal(s) is not signal.SIG_IGN:  # one the parent ignores stays ignored
+            signal.signal(s, stop)
 
 
 def _sweep(workers, logs_dir):
@@ -162,6 +189,7 @@ def _sweep(workers, logs_dir):
     )
     start = time.time()
     stopped_by = None  # the signal that stopped a local sweep early
+    ran = len(todo)  # runs started
     for r in todo:
         status.forget(out, r.name)
     if todo and FLAGS.executor == "slurm":
@@ -178,14 +206,14 @@ def _sweep(workers, logs_dir):
             log = f"logs/{name}.log"
             status.record(out, name, executor="local", exit=code, log=log, note=note)
 
-        workers.resize(min(FLAGS.workers, len(todo)))
-        _, stopped_by = executors.run_local(todo, workers, logs_dir, on_result)
-    text, complete = summary(out, runs, len(todo), time.time() - start)
+        workers.resize(min(FLAGS.workers, executors.Dispatcher.useful_workers(todo)))
+        _, ran, stopped_by = executors.run_local(todo, workers, logs_dir, on_result)
+    text, complete = summary(out, runs, ran, time.time() - start)
     print(text)
     if stopped_by:
         print(
-            f"sweep.py: {stopped_by} received: the runs in progress saved a checkpoint; rerun "
-            "the same command to resume",
+            f"sweep.py: {stopped_by} received: no further run started, the runs in progress "
+            "stopped (at a checkpoint once training had begun); rerun the same command to resume",
             file=sys.stderr,
         )
         return EXIT_PREEMPTED

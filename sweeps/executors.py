@@ -70,6 +70,13 @@ class Dispatcher:
             self.busy[name] += 1
             return self.left[name].popleft()
 
+    @staticmethod
+    def useful_workers(runs):
+        """How many workers can be busy at once: the last run of a variant is never shared, so a
+        variant of n runs keeps at most n - 1 workers (1 for a single run) busy."""
+        sizes = collections.Counter(r.variant.name for r in runs).values()
+        return sum(max(1, n - 1) for n in sizes)
+
     def work_left(self, name):
         return self.cost[name] * len(self.left[name])
 
@@ -137,8 +144,8 @@ def _end(proc):
 
 
 def run_local(runs, workers, logs_dir, on_result=None):
-    """Runs the runs in the `workers` (a Workers); returns (exit codes by run name, the name of
-    the signal that stopped the sweep or None).
+    """Runs the runs in the `workers` (a Workers); returns (exit codes by run name, the number of
+    runs started, the name of the signal that stopped the sweep or None).
 
     Each worker is handed runs one at a time (Dispatcher). on_result(name, code, note) is called
     as each run ends. A worker that dies reports the run it was training with code None and a
@@ -154,6 +161,10 @@ def run_local(runs, workers, logs_dir, on_result=None):
     received = []
 
     def work(index, proc):
+        if not proc.stdout.readline():  # it says when it can take runs (TensorFlow imported)
+            if not dispatcher.stopped:
+                logging.warning("worker %d exited with %s before taking a run", index, proc.wait())
+            return
         run = None
         while (run := dispatcher.next(run)) is not None:
             log = os.path.join(logs_dir, f"{run.name}.log")
@@ -167,10 +178,13 @@ def run_local(runs, workers, logs_dir, on_result=None):
                 line = ""
             finally:
                 busy.discard(proc)
-            if not line:  # the worker died during this run
+            if not line:  # the worker died during this run (or was ended by a stop)
                 proc.wait()
-                note = f"its worker process exited with {proc.returncode} before this run ended"
-                logging.warning("%s: %s; the other workers go on", run.name, note)
+                if dispatcher.stopped:
+                    note = "not started: the sweep was stopped"
+                else:
+                    note = f"its worker process exited with {proc.returncode} before this run ended"
+                    logging.warning("%s: %s; the other workers go on", run.name, note)
                 codes[run.name] = None
                 on_result(run.name, None, note)
                 return
@@ -191,15 +205,22 @@ def run_local(runs, workers, logs_dir, on_result=None):
     def stop(signum, frame):
         received.append(signal.Signals(signum).name)
         dispatcher.stop()
-        for proc in list(busy):  # their runs checkpoint at the next boundary and end (exit 75)
+        for proc in workers.procs:
             with contextlib.suppress(OSError):
-                proc.send_signal(signum)
+                if proc in busy:  # its run checkpoints at the next boundary and ends (exit 75)
+                    proc.send_signal(signum)
+                elif proc.poll() is None:  # idle, or still importing: nothing to lose
+                    proc.kill()
 
     threads = [
         threading.Thread(target=work, args=(i, proc), daemon=True)
         for i, proc in enumerate(workers.procs[: len(runs)])
     ]
-    previous = {s: signal.signal(s, stop) for s in STOP_SIGNALS}
+    previous = {
+        s: signal.signal(s, stop)
+        for s in STOP_SIGNALS
+        if signal.getsignal(s) is not signal.SIG_IGN  # one the parent ignores stays ignored
+    }
     try:
         for t in threads:
             t.start()
@@ -208,11 +229,12 @@ def run_local(runs, workers, logs_dir, on_result=None):
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+    started = len(runs) - len(dispatcher.remaining())
     why = f"the sweep was stopped ({received[0]})" if received else "every worker had exited"
     for run in dispatcher.remaining():
         codes[run.name] = None
         on_result(run.name, None, f"not started: {why}")
-    return codes, (received[0] if received else None)
+    return codes, started, (received[0] if received else None)
 
 
 def check_slurm_args(runs):

@@ -5,16 +5,21 @@ local worker imports it once; the seeds of a variant also share one compiled tra
 (training/reuse.py). Every run gets its own flags and log file; its numbers equal those of a
 standalone `python train.py` with the same flags (tested).
 
-    python -m sweeps.worker LOGS_DIR   # stdin: one run per line, {"name", "args", "log"};
+    python -m sweeps.worker LOGS_DIR   # stdout: {"ready": true} once it can take runs;
+                                       # stdin: one run per line, {"name", "args", "log"};
                                        # stdout: one line per run, {"name", "exit"}
 """
 
 import contextlib
 import json
 import os
+import signal
 import sys
 
 from absl import flags, logging
+
+from cluster.preemption import SIGNALS
+from runs.exit_codes import EXIT_PREEMPTED
 
 FLAGS = flags.FLAGS
 
@@ -39,6 +44,22 @@ def output_to(path):
                 os.close(fd)
 
 
+class Stopped(Exception):
+    """A stop signal the sweep passed on while its run was not training (being set up, or
+    writing its results): the run ends there, as a preempted one (exit 75)."""
+
+
+_in_run = [False]
+
+
+def _stop_outside_training(signum, frame):
+    # Inside training, train.py's own handler (cluster/preemption.StopRequest) takes over: the
+    # run checkpoints and ends with exit 75. Between runs (the sweep passes signals only to
+    # workers in a run, but one may arrive as a run ends) there is nothing to stop.
+    if _in_run[0]:
+        raise Stopped(signal.Signals(signum).name)
+
+
 def run_one(train, spec):
     from errors import UserError
 
@@ -57,6 +78,9 @@ def run_one(train, spec):
             except UserError as e:
                 print(f"train.py: error: {e}", file=sys.stderr)
                 code = e.exit_code  # 2, or e.g. 74 for a file that could not be written
+            except Stopped as e:  # nothing is half-written: files are written atomically
+                print(f"train.py: {e} received outside training; rerun the sweep", file=sys.stderr)
+                code = EXIT_PREEMPTED
             except Exception:  # a bug in one run must not take the other runs down
                 import traceback
 
@@ -79,11 +103,21 @@ def main(logs_dir):
     reuse.enable()  # the seeds of a variant share one compiled loop
     # What `python train.py` logs (app.run sets this up): each run's log shows its progress.
     logging.use_absl_handler()
+    for s in SIGNALS:  # a signal the sweep ignores stays ignored
+        if signal.getsignal(s) is not signal.SIG_IGN:
+            signal.signal(s, _stop_outside_training)
 
     try:
+        print(json.dumps({"ready": True}), flush=True)  # runs may come: signals are ours now
         for line in sys.stdin:
             spec = json.loads(line)
-            code = run_one(train, spec)
+            _in_run[0] = True
+            try:
+                code = run_one(train, spec)
+            except Stopped:  # a second signal, while the run was ending
+                code = EXIT_PREEMPTED
+            finally:
+                _in_run[0] = False
             print(json.dumps({"name": spec["name"], "exit": code}), flush=True)
     except BrokenPipeError:  # the sweep is gone: its rerun picks this run up
         os._exit(1)

@@ -122,3 +122,17 @@ def test_a_stop_signal_ends_the_sweep_and_the_rerun_resumes_its_runs(tmp_path):
     for name in names:
         assert read_metrics(out / "runs" / name)["status"] == "finished"
         assert _trainings(out, name) == 1, name  # an interrupted run resumed, not restarted
+
+
+def test_a_stop_signal_before_the_runs_start_ends_the_sweep_and_its_workers(tmp_path):
+    out = tmp_path / "sweep"
+    proc = _start(out)
+    time.sleep(1.5)  # planning: importing TensorFlow, while the workers start
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 75
+    assert "Traceback" not in err
+    assert "sweep.py: SIGTERM received before any run started; rerun the same command" in err
+    time.sleep(0.5)
+    left = subprocess.run(["pgrep", "-f", f"sweeps.worker {out}"], capture_output=True, text=True)
+    assert left.stdout == ""

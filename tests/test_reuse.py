@@ -64,6 +64,12 @@ def test_the_last_run_of_a_variant_is_left_to_the_worker_that_traced_it():
     assert d.next(a).name == "v0_s1"
 
 
+def test_workers_beyond_what_the_dispatcher_can_keep_busy_are_not_started():
+    assert Dispatcher.useful_workers(_runs([(1, 1), (1, 1)], seeds=2)) == 2
+    assert Dispatcher.useful_workers(_runs([(1, 1)], seeds=5)) == 4
+    assert Dispatcher.useful_workers(_runs([(1, 1)], seeds=1)) == 1
+
+
 def test_a_stopped_dispatcher_hands_out_nothing_more():
     d = Dispatcher(_runs([(350, 128)], seeds=3))
     a = d.next()

@@ -333,7 +333,7 @@ def test_rerun_skips_finished_runs_and_resumes_the_rest(two_by_three):
     finished_mtime = os.path.getmtime(run_dirs(out, "model1")[0] / "metrics.json")
     os.remove(dirs[1] / "metrics.json")
     again = sweep(*args, *FAST, check=0)
-    assert "ran 1 runs in" in again.stdout and "6 finished" in again.stdout
+    assert "ran 1 run in" in again.stdout and "6 finished" in again.stdout
     assert os.path.getmtime(run_dirs(out, "model1")[0] / "metrics.json") == finished_mtime
     assert read_metrics(dirs[1])["status"] == "finished"
     idle = sweep(*args, *FAST, check=0)
