@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Study 1: the tutorial's nine models, 20 seeds each, paired against model1 (no regularization).
 # Writes sweeps_out/tutorial20 and copies the report into docs/study/tutorial/.
-#   bash studies/tutorial.sh            (about 10 minutes on the 2-core machine)
+#   bash studies/tutorial.sh            (about 3 minutes on the 2-core machine)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-sweeps_out/tutorial20}
