@@ -5,7 +5,8 @@ sweep worker trains the seeds of a variant one after another. The graph holds no
 its data, seed and every piece of state are variables. So a run whose flags differ from the
 previous run's only in PER_RUN builds its model, optimizer and loop state exactly as a
 standalone `train.py` does, then assigns them into the previous run's Trainer and trains with its
-compiled loop: the same graph on the same values, hence the same numbers (tests/test_reuse.py).
+compiled loop: the same graph on the same values, hence the same numbers (tested bitwise in
+tests/test_sweep.py; the pieces in tests/test_reuse.py).
 
 Off unless enable() was called (sweeps/worker.py does): a standalone run has nothing to reuse.
 """
