@@ -23,14 +23,13 @@ every run finished, 1 when some did not (they are listed), 2 on bad input.
 
 import contextlib
 import os
-import signal
 import sys
 import time
 
 from absl import flags, logging
 
 import cli
-from cluster import tf_runtime
+from cluster import preemption
 from errors import UserError
 from runs.exit_codes import EXIT_PREEMPTED
 from sweeps import MAX_SEEDS, executors, manifest, status
@@ -135,18 +134,14 @@ def _exit_quietly_before_the_runs(workers):
     """Until the runs start (run_local then stops them), a stop signal ends the sweep with one
     line and exit 75, its workers with it: nothing has been trained or half-written yet."""
 
-    def stop(signum, frame):
+    def end_workers():
         for proc in workers.procs if workers else ():
             with contextlib.suppress(OSError):
                 proc.kill()
-        name = signal.Signals(signum).name
-        line = f"sweep.py: {name} received before any run started; rerun the same command\n"
-        os.write(tf_runtime.original_stderr_fd() or 2, line.encode())  # TF's import may hold fd 2
-        os._exit(EXIT_PREEMPTED)
 
-    for s in executors.STOP_SIGNALS:
-        if signal.getsignal(s) is not signal.SIG_IGN:  # one the parent ignores stays ignored
-            signal.signal(s, stop)
+    preemption.exit_quietly_outside_training(
+        "sweep.py", when="before any run started", before_exit=end_workers
+    )
 
 
 def _sweep(workers, logs_dir):

@@ -73,11 +73,11 @@ class Writers:
         return ((self.train, "train"), (self.val, "val"), (self.root, ""))
 
     def flush(self):
-        for w in (self.train, self.val, self.root):
+        for w, _ in self._subdirs():
             w.flush()
 
     def close(self):
-        for w in (self.train, self.val, self.root):
+        for w, _ in self._subdirs():
             w.close()
         _closed[:] = [self]  # one set kept for reuse: the newest, which a cached loop holds
 

@@ -12,11 +12,11 @@ import time
 
 from absl import logging
 
+from cluster import preemption
 from errors import UserError
 from runs import rundir
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1)  # train.py's (cluster/preemption)
 
 
 def worker_env(workers, environ=None):
@@ -216,11 +216,7 @@ def run_local(runs, workers, logs_dir, on_result=None):
         threading.Thread(target=work, args=(i, proc), daemon=True)
         for i, proc in enumerate(workers.procs[: len(runs)])
     ]
-    previous = {
-        s: signal.signal(s, stop)
-        for s in STOP_SIGNALS
-        if signal.getsignal(s) is not signal.SIG_IGN  # one the parent ignores stays ignored
-    }
+    previous = preemption.install(stop)
     try:
         for t in threads:
             t.start()

@@ -18,7 +18,7 @@ import sys
 
 from absl import flags, logging
 
-from cluster.preemption import SIGNALS
+from cluster import preemption
 from runs.exit_codes import EXIT_PREEMPTED
 
 FLAGS = flags.FLAGS
@@ -103,9 +103,7 @@ def main(logs_dir):
     reuse.enable()  # the seeds of a variant share one compiled loop
     # What `python train.py` logs (app.run sets this up): each run's log shows its progress.
     logging.use_absl_handler()
-    for s in SIGNALS:  # a signal the sweep ignores stays ignored
-        if signal.getsignal(s) is not signal.SIG_IGN:
-            signal.signal(s, _stop_outside_training)
+    preemption.install(_stop_outside_training)
 
     try:
         print(json.dumps({"ready": True}), flush=True)  # runs may come: signals are ours now

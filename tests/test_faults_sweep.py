@@ -40,6 +40,27 @@ def _trainings(out, name):
     return log.read_text().count("(new run)") if log.exists() else 0
 
 
+def _wait_for_checkpoint(out, proc, run):
+    """Waits until run number `run` of the sweep at `out` has its epoch-50 checkpoint; returns
+    the sweep's run names."""
+    names = []
+
+    def checkpointed():
+        if not names and (out / "sweep.json").exists():
+            names.extend(r["name"] for r in manifest(out)["runs"])
+        ckpt = out / "runs" / names[run] / "checkpoints" / "ckpt-50.index" if names else None
+        return ckpt is not None and ckpt.exists()
+
+    _wait(checkpointed, proc, f"run {run}'s checkpoint")
+    return names
+
+
+def _workers(out):
+    """Pids of the sweep's worker processes still running."""
+    found = subprocess.run(["pgrep", "-f", f"sweeps.worker {out}"], capture_output=True, text=True)
+    return found.stdout.split()
+
+
 def _wait(predicate, proc, what, timeout=180):
     deadline = time.time() + timeout
     while not predicate():
@@ -69,19 +90,9 @@ def test_a_sweep_started_twice_never_trains_a_run_twice(tmp_path):
 def test_a_killed_worker_loses_no_run_and_the_rerun_trains_only_the_rest(tmp_path):
     out = tmp_path / "sweep"
     proc = _start(out)
-    names = []
-
-    def second_run_started():
-        if not names and (out / "sweep.json").exists():
-            names.extend(r["name"] for r in manifest(out)["runs"])
-        ckpt = out / "runs" / names[1] / "checkpoints" / "ckpt-50.index" if names else None
-        return ckpt is not None and ckpt.exists()
-
-    _wait(second_run_started, proc, "the second run")
+    names = _wait_for_checkpoint(out, proc, run=1)  # the second run is training
     assert (out / "runs" / names[0] / "metrics.json").exists()
-    worker = subprocess.run(
-        ["pgrep", "-f", f"sweeps.worker {out}"], capture_output=True, text=True
-    ).stdout.split()
+    worker = _workers(out)
     assert worker, "no worker process found"
     for pid in worker:
         os.kill(int(pid), signal.SIGKILL)
@@ -101,21 +112,13 @@ def test_a_killed_worker_loses_no_run_and_the_rerun_trains_only_the_rest(tmp_pat
 def test_a_stop_signal_ends_the_sweep_and_the_rerun_resumes_its_runs(tmp_path):
     out = tmp_path / "sweep"
     proc = _start(out)
-    names = []
-
-    def first_run_checkpointed():
-        if not names and (out / "sweep.json").exists():
-            names.extend(r["name"] for r in manifest(out)["runs"])
-        return bool(names) and (out / "runs" / names[0] / "checkpoints" / "ckpt-50.index").exists()
-
-    _wait(first_run_checkpointed, proc, "the first run's checkpoint")
-    proc.send_signal(signal.SIGINT)  # what Ctrl-C sends (the workers have sessions of their own)
+    names = _wait_for_checkpoint(out, proc, run=0)
+    proc.send_signal(signal.SIGINT)  # Ctrl-C's signal (workers have process groups of their own)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 75, err[-3000:]
     assert "Traceback" not in err
     assert "sweep.py: SIGINT received" in err
-    left = subprocess.run(["pgrep", "-f", f"sweeps.worker {out}"], capture_output=True, text=True)
-    assert left.stdout == ""  # no worker left behind
+    assert _workers(out) == []  # no worker left behind
     not_finished = [n for n in names if not (out / "runs" / n / "metrics.json").exists()]
     assert not_finished  # it stopped early: runs were left
     sweep(*ARGS, f"--out={out}", check=0)
@@ -134,5 +137,4 @@ def test_a_stop_signal_before_the_runs_start_ends_the_sweep_and_its_workers(tmp_
     assert "Traceback" not in err
     assert "sweep.py: SIGTERM received before any run started; rerun the same command" in err
     time.sleep(0.5)
-    left = subprocess.run(["pgrep", "-f", f"sweeps.worker {out}"], capture_output=True, text=True)
-    assert left.stdout == ""
+    assert _workers(out) == []
