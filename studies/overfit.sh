@@ -3,7 +3,7 @@
 # tutorial's MLP, Adam, early stopping on the validation split (patience 20); 10 seeds; each
 # regularizer at a grid of strengths, 0 (= no regularization) included as its paired baseline.
 # Writes sweeps_out/overfit/<regularizer> and copies each report into docs/study/overfit/.
-#   bash studies/overfit.sh             (about 20 minutes on the 2-core machine)
+#   bash studies/overfit.sh             (about 4 minutes on the 2-core machine)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-sweeps_out/overfit}
