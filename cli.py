@@ -7,11 +7,15 @@
 - --help, -h, --helpshort, --helpfull: the help on stdout, exit 0. With `help_text` (train.py:
   its flags in groups), --help, -h and --helpshort print that, before any flag is parsed (so a
   bad flag beside them does not matter); --helpfull stays absl's: every module's flags.
+
+The process then ends without the interpreter's teardown (exit_fast).
 """
 
+import atexit
 import os
 import re
 import sys
+import threading
 
 from absl import app, flags
 
@@ -62,7 +66,28 @@ def run(main, help_text=None):
             print(f"{prog}: error: {err}", file=sys.stderr)
             sys.exit(err.exit_code)
 
-    app.run(checked_main, argv=_with_long_help(sys.argv), flags_parser=parse_flags)
+    try:
+        app.run(checked_main, argv=_with_long_help(sys.argv), flags_parser=parse_flags)
+    except SystemExit as e:
+        exit_fast(e.code)
+
+
+def exit_fast(code):
+    """sys.exit(code), minus the interpreter's teardown of TensorFlow's objects and modules
+    (~1.7 s a process, measured): the other threads are joined and the exit handlers run (log
+    handlers flushed, temporary directories removed) as on a normal exit, then the process ends.
+    Every file of a run is closed or flushed by then: checkpoints, metrics.json and models are
+    written whole, and each TensorBoard write is flushed. A non-integer code (a message) takes
+    the normal way out."""
+    if code is not None and not isinstance(code, int):
+        sys.exit(code)
+    for thread in threading.enumerate():
+        if thread is not threading.main_thread() and not thread.daemon:
+            thread.join()
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code or 0)
 
 
 def asks_for_help(argv):

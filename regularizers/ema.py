@@ -58,9 +58,9 @@ class EMA(Regularizer):
         raw = [tf.identity(w) for w, _ in pairs]
         for w, avg in pairs:
             w.assign(avg)
-        # The trainer's own compiled evaluation (nested tf.function: autograph handles the
-        # chunked loop of large splits). Reads of the model's variables come after the assigns
-        # above and before those below: automatic control dependencies keep program order.
+        # The trainer's own compiled evaluation (a nested tf.function). Reads of the model's
+        # variables come after the assigns above and before those below: automatic control
+        # dependencies keep program order.
         metrics = trainer._evaluate_fn(trainer.x_val, trainer.y_val)
         for (w, _), r in zip(pairs, raw, strict=True):
             w.assign(r)

@@ -89,11 +89,31 @@ def test_keras_file_and_saved_model_predict_as_the_in_memory_model(tmp_path):
     assert names == [IRIS.class_names[i] for i in index]
 
 
+def test_an_export_of_the_same_model_object_serves_the_new_runs_values(tmp_path):
+    """A sweep worker's next run of a structure exports the same (reused) model object: the
+    traced signature is reused, and serves that run's weights and scaler, not the last one's."""
+    other = load("iris", val_fraction=0.2, seed=1)
+    assert other.preprocessing["mean"] != IRIS.preprocessing["mean"]
+    cfg = config(hidden="8")
+    model = models.build(cfg, IRIS)
+    for name, dataset in (("first", IRIS), ("second", other)):
+        if name == "second":  # new weights, as continue_as assigns them
+            for w in model.trainable_variables:
+                w.assign(w * 1.5 + 0.01)
+        path = tmp_path / name
+        export_mod.save_serving(str(path), model, dataset)
+        serve = tf.saved_model.load(str(path)).signatures["serving_default"]
+        got = serve(tf.constant(raw_rows(dataset, "test")))["probabilities"].numpy()
+        want = probabilities(model, dataset.test.x)
+        np.testing.assert_allclose(got, want, rtol=0, atol=TOL)
+    assert export_mod._last_serving[0].model is model  # the second export reused the first's
+
+
 @pytest.mark.parametrize("dataset", [IRIS, DIGITS], ids=["scaler", "pixels"])
 def test_signature_preprocessing_is_bitwise_the_runs(dataset):
     """Raw rows through the signature's preprocessing give bitwise the inputs the run trained
     and was evaluated on (sklearn scales float32 data in float32)."""
-    prep = export_mod.preprocess_fn(dataset.preprocessing, dataset.input_shape)
+    prep = export_mod.Preprocessing(dataset.preprocessing, dataset.input_shape)
     for split in ("train", "test"):
         got = prep(tf.constant(raw_rows(dataset, split))).numpy()
         np.testing.assert_array_equal(got, getattr(dataset, split).x)

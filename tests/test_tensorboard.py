@@ -162,6 +162,22 @@ def _wait_for(fn, timeout=60):
         time.sleep(0.5)
 
 
+def _final_session_group(base):
+    """The HParams session group of the one run, once it lists the final metrics."""
+    body = {
+        "allowedStatuses": ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE", "STATUS_RUNNING"],
+        "startIndex": 0,
+        "sliceSize": 100,
+    }
+    groups = _post(base, "/data/plugin/hparams/session_groups", body)
+    assert groups["totalSize"] <= 1
+    if groups["totalSize"] == 1:
+        group = groups["sessionGroups"][0]
+        tags = {v["name"]["tag"] for v in group.get("metricValues", [])}
+        return group if "final/test_accuracy" in tags else None
+    return None
+
+
 def test_real_tensorboard_shows_the_run(logdir, tensorboard):
     run_train(
         "--reg=l1,batchnorm,dropout",
@@ -176,12 +192,10 @@ def test_real_tensorboard_shows_the_run(logdir, tensorboard):
     )
     m = read_metrics(logdir / "tb")
     base = tensorboard
-    runs = _wait_for(
-        lambda: (
-            set(_get(base, "/data/runs")) >= {"tb", "tb/train", "tb/val"}
-            and _get(base, "/data/runs")
-        )
-    )
+    # The server reloads every second, maybe while the run was writing: wait until it has read
+    # the run's last events (its final metrics, written after everything else).
+    group = _wait_for(lambda: _final_session_group(base))
+    runs = _get(base, "/data/runs")
     assert {"tb", "tb/train", "tb/val"} <= set(runs)
 
     tags = _wait_for(lambda: _get(base, "/data/plugin/scalars/tags"))
@@ -236,27 +250,10 @@ def test_real_tensorboard_shows_the_run(logdir, tensorboard):
     buckets = hist[-1][2]
     assert sum(b[2] for b in buckets) == 4 * 512  # every weight counted once
 
-    groups = _post(
-        base,
-        "/data/plugin/hparams/session_groups",
-        {
-            "allowedStatuses": [
-                "STATUS_UNKNOWN",
-                "STATUS_SUCCESS",
-                "STATUS_FAILURE",
-                "STATUS_RUNNING",
-            ],
-            "startIndex": 0,
-            "sliceSize": 100,
-        },
-    )
-    assert groups["totalSize"] == 1
-    hparams = groups["sessionGroups"][0]["hparams"]
+    hparams = group["hparams"]
     assert hparams["reg"] == "batchnorm,dropout,l1" and hparams["all_layers"] is True
     assert hparams["l1"] == pytest.approx(0.01) and hparams["batch_size"] == 32
-    metric_values = {
-        v["name"]["tag"]: v["value"] for v in groups["sessionGroups"][0]["metricValues"]
-    }
+    metric_values = {v["name"]["tag"]: v["value"] for v in group["metricValues"]}
     assert metric_values["final/test_accuracy"] == pytest.approx(m["final"]["test_accuracy"])
     assert "config" in _get(base, "/data/plugin/text/tags")["tb"]
 
