@@ -12,6 +12,7 @@ The process then ends without the interpreter's teardown (exit_fast).
 """
 
 import atexit
+import contextlib
 import os
 import re
 import sys
@@ -85,8 +86,9 @@ def exit_fast(code):
         if thread is not threading.main_thread() and not thread.daemon:
             thread.join()
     atexit._run_exitfuncs()
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a reader that left (`| true`), closed
+            stream.flush()
     os._exit(code or 0)
 
 

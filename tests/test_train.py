@@ -1,10 +1,13 @@
 """train.py end to end: accuracy, reproducibility, outputs, trace count, and bad input."""
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
-from tests.conftest import read_metrics, run_train
+from tests.conftest import ROOT, read_metrics, run_train
 
 
 def test_default_run_reaches_90_percent_and_writes_its_outputs(logdir):
@@ -41,6 +44,21 @@ def test_same_flags_and_seed_give_identical_metrics(logdir):
         assert a[key] == b[key], key
     c = run_train(*args, "--run_name=c", "--seed=1", check=0)
     assert c.returncode == 0 and read_metrics(logdir / "c")["history"] != a["history"]
+
+
+def test_a_reader_that_left_the_pipe_early_costs_no_traceback(logdir):
+    """`train.py ... | true`: the final lines go nowhere; the run is complete and the exit quiet
+    (cli.exit_fast flushes stdout after the reader is gone)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    cmd = [sys.executable, str(ROOT / "train.py"), "--epochs=2", f"--logdir={logdir}"]
+    proc = subprocess.Popen(
+        [*cmd, "--run_name=p"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    proc.stdout.close()  # the reader is gone before the run prints anything
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=300) == 0, err
+    assert "Traceback" not in err and "Broken pipe" not in err
+    assert read_metrics(logdir / "p")["status"] == "finished"
 
 
 def test_an_existing_finished_run_is_never_overwritten(logdir):
