@@ -12,12 +12,13 @@ import pytest
 from tests.conftest import ROOT, read_metrics
 from tests.test_sweep import manifest, sweep
 
-# Long enough (a few seconds a run) for the two sweeps to overlap.
+# Long enough for the two sweeps to overlap, and for a signal sent once a run has its epoch-50
+# checkpoint to land before the sweep ends: ~1 s a run (0.2 s at 150 epochs, too close).
 ARGS = [
     "--configs=configs/model1.cfg",
     "--seeds=3",
     "--workers=1",
-    "--train_flag=--epochs=150",
+    "--train_flag=--epochs=1000",
     "--train_flag=--log_every=0",
     "--train_flag=--hidden=32,16",
 ]
