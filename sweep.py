@@ -174,10 +174,10 @@ def _sweep(workers, logs_dir):
     }
     manifest.write(out, variants, runs, protocol)
     logging.info(
-        "%d runs (%d variants x %d seeds): %d done, %d to run with the %s executor",
-        len(runs),
-        len(variants),
-        FLAGS.seeds,
+        "%s (%s x %s): %d done, %d to run with the %s executor",
+        _count(len(runs), "run"),
+        _count(len(variants), "variant"),
+        _count(FLAGS.seeds, "seed"),
         len(runs) - len(todo),
         len(todo),
         FLAGS.executor,
