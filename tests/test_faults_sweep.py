@@ -13,7 +13,7 @@ from tests.conftest import ROOT, read_metrics
 from tests.test_sweep import manifest, sweep
 
 # Long enough for the two sweeps to overlap, and for a signal sent once a run has its epoch-50
-# checkpoint to land before the sweep ends: ~1 s a run (0.2 s at 150 epochs, too close).
+# checkpoint to land well before the sweep ends: ~1 s a run (a reused run of 150 epochs: 0.2 s).
 ARGS = [
     "--configs=configs/model1.cfg",
     "--seeds=3",
@@ -32,6 +32,9 @@ def _start(out):
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,  # its worker processes are in its group: killable together
+        # As from a terminal, whatever started pytest: a sweep keeps a SIGINT its parent ignores
+        # ignored (a job started with `&` by a script), which would make Ctrl-C untestable.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
