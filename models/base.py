@@ -40,13 +40,11 @@ class Block(keras.layers.Layer):
         # The layers in call order, from shapes: Keras's default build traces call() in a
         # scratch graph instead (~0.1 s a model). The variables are created in the same order.
         # (A layer deserialized from a .keras file may come built already.)
-        shape = self.core.compute_output_shape(input_shape)
         _build(self.core, input_shape)
         for layer in self.normalize:
-            _build(layer, shape)
-        shape = self.pool.compute_output_shape(shape) if self.pool is not None else shape
+            _build(layer, self.core.compute_output_shape(input_shape))
         for layer in self.noise:
-            _build(layer, shape)
+            _build(layer, self.compute_output_shape(input_shape))
 
     def compute_output_shape(self, input_shape):
         shape = self.core.compute_output_shape(input_shape)

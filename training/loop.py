@@ -92,15 +92,16 @@ class Trainer:
                     tf.Variable(w, trainable=False, name="best") for w in model.weights
                 ]
         self._step = (
-            tf.function(self._replica_step, jit_compile=True) if cfg.xla else self._replica_step
+            tf.function(self._replica_step, jit_compile=True, autograph=False)
+            if cfg.xla
+            else self._replica_step
         )
+        # No autograph in any of the loop's functions: the loop is written with tf.while_loop and
+        # tf.cond, and converting it (and the Keras code it calls) cost ~0.6 s a process.
         self.run = tf.function(self._run_epochs, autograph=False)
         self._evaluate_fn = tf.function(lambda x, y: self._evaluate(x, y)[0], autograph=False)
 
-    # Helpers without data-dependent control flow skip autograph: converting them (and the Keras
-    # code they call) would cost seconds of tracing for nothing.
     # ---- one train step, in replica context -------------------------------------------------
-    @tf.autograph.experimental.do_not_convert
     def _replica_step(self, idx, seed):
         """One optimizer step on this replica's slice of batch `idx`: metric sums, and the
         kernels' local gradients for the step statistics (summed across replicas only on the
@@ -168,7 +169,6 @@ class Trainer:
         return total
 
     # ---- evaluation, in cross-replica context (every worker evaluates the same weights) ------
-    @tf.autograph.experimental.do_not_convert
     def _eval_chunk(self, xb, yb, with_acts):
         """Sums of cross-entropy, hits and squared error over a chunk (+ activations)."""
         result = self.model(xb, training=False, return_activations=with_acts)
@@ -202,8 +202,6 @@ class Trainer:
         return dict(zip(("data_loss", "accuracy", "mse"), map(float, values), strict=True))
 
     # ---- many epochs in one compiled call -----------------------------------------------------
-    # Written with tf.while_loop and tf.cond rather than autograph: converting this code cost
-    # ~0.6 s of every process's first trace (measured), for the same graph.
     def _run_epochs(self, first, last):
         """Trains epochs [first, last); returns the first epoch whose history row is not
         finite (the chunk ends there), or -1. Early stopping also ends the chunk."""
@@ -271,12 +269,10 @@ class Trainer:
         _when(_due(step, self.hist_every, total), lambda: self._write_histograms(step, acts))
         return row
 
-    @tf.autograph.experimental.do_not_convert
     def _learning_rate(self):
         return tf.cast(self.optimizer.learning_rate, tf.float32)
 
     # ---- early stopping: state in variables, so a resumed run stops at the same epoch ----------
-    @tf.autograph.experimental.do_not_convert
     def _early_stop(self, epoch, row):
         """Updates the patience state with this epoch's row; True when patience ran out."""
         i = self.columns.index
@@ -307,7 +303,6 @@ class Trainer:
     def _kernels(self):
         return [layer.kernel for _, layer in self.model.kernel_layers()]
 
-    @tf.autograph.experimental.do_not_convert
     def _weights_before(self, track):
         """The kernels before the step, on tracked steps only: holding them makes the update
         copy each kernel instead of writing it in place."""
@@ -320,7 +315,6 @@ class Trainer:
             lambda: [tf.zeros([0], k.dtype) for k in kernels],
         )
 
-    @tf.autograph.experimental.do_not_convert
     def _step_stats(self, track, kernel_grads, before, previous):
         """Norms of the applied (summed) kernel gradients and of the kernels' updates."""
 
@@ -337,7 +331,6 @@ class Trainer:
 
         return _when(track, compute, lambda: previous)
 
-    @tf.autograph.experimental.do_not_convert
     def _history_row(self, train, val, acts):
         """One history row. Penalties are those of the epoch's final weights (activity
         penalties: on the validation pass); extra columns come from the regularizers."""
@@ -348,14 +341,12 @@ class Trainer:
             values.append(tf.stack(extra))
         return tf.concat(values, 0)
 
-    @tf.autograph.experimental.do_not_convert
     def _zero_step_stats(self):
         if not self.track_every:
             return {}
         zeros = tf.zeros([len(self.model.kernel_layers())])
         return {"grad_l2_norm": zeros, "update_l2_norm": zeros}
 
-    @tf.autograph.experimental.do_not_convert
     def _write_epoch_scalars(self, step, row):
         """Losses and metrics under the same tags for train/ and val/; the rest at the root."""
         r = dict(zip(self.columns, tf.unstack(row), strict=True))  # one op, not one per value
@@ -377,7 +368,6 @@ class Trainer:
             step,
         )
 
-    @tf.autograph.experimental.do_not_convert
     def _write_layer_stats(self, step, last_step, acts):
         """Per-layer statistics of weights, the last step, activations, and the regularizers'."""
         names = [n for n, _ in self.model.kernel_layers()]
@@ -399,7 +389,6 @@ class Trainer:
                 values.append(vector)
         write_scalars(self.writers.root, tags, tf.concat(values, 0), step)
 
-    @tf.autograph.experimental.do_not_convert
     def _write_histograms(self, step, acts):
         tags, tensors = [], []
         for name, layer in self.model.kernel_layers():
