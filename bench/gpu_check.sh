@@ -1,23 +1,36 @@
 #!/usr/bin/env bash
-# The GPU path end to end, in one short script (run it on a GPU node; about 5 minutes):
+# The GPU path end to end, in one short script (run it on a GPU node; a few minutes):
 #   bash bench/gpu_check.sh [OUT_DIR]
-# one GPU, all GPUs mirrored, bf16 and fp16, XLA, every regularizer at once, a resume after
-# SIGTERM, then the throughput and registry benchmarks. Prints one line per check and exits
-# non-zero at the first failure. Record its figures in BUILD.md ("GPU").
-set -euo pipefail
+# one GPU, all GPUs mirrored, bf16 and fp16, XLA, every regularizer at once, the CNN, a resume
+# after SIGTERM, then the tutorial run and the throughput benchmark on the GPU against the CPU.
+# Prints one line per check and exits non-zero at the first failure; KEEP_GOING=1 runs every
+# check and exits non-zero at the end if any failed (for a scarce GPU lease). PYTHON picks the
+# interpreter (default .venv/bin/python). Record its figures in BUILD.md ("GPU").
+set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-/tmp/gpu_check}
 rm -rf "$out" && mkdir -p "$out"
 py=${PYTHON:-.venv/bin/python}
+failed=0
+fail() {  # name, what
+  echo "FAIL $1: $2"
+  failed=1
+  [ "${KEEP_GOING:-0}" = 1 ] || exit 1
+}
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
-$py -c "import tensorflow as tf; g = tf.config.list_physical_devices('GPU'); print('TF sees', len(g), 'GPU(s)'); assert g"
+$py -c "import tensorflow as tf; g = tf.config.list_physical_devices('GPU'); print('TF', tf.__version__, 'sees', len(g), 'GPU(s)'); assert g" ||
+  fail tensorflow "TensorFlow sees no GPU"
 all=$($py -c "import regularizers; print(','.join(regularizers.REGISTRY))" 2>/dev/null)
 check() {  # name, train.py flags...
   local name=$1
   shift
   local start=$SECONDS
-  $py train.py --logdir="$out" --run_name="$name" --progress=lines "$@" >"$out/$name.log" 2>&1
-  echo "ok   $name ($((SECONDS - start)) s): $(grep -m1 'devices:' "$out/$name.log" | sed 's/.*devices: //')"
+  if $py train.py --logdir="$out" --run_name="$name" --progress=lines "$@" >"$out/$name.log" 2>&1; then
+    echo "ok   $name ($((SECONDS - start)) s): $(grep -m1 'devices:' "$out/$name.log" | sed 's/.*devices: //')" \
+      "| $(grep -m1 '^Accuracy is' "$out/$name.log")"
+  else
+    fail "$name" "exit $? after $((SECONDS - start)) s: $(grep -v '^\s*$' "$out/$name.log" | tail -1)"
+  fi
 }
 check one_gpu --device=gpu --gpus=1 --reg=l1 --all_layers
 check mirrored --device=gpu --reg=l2,dropout,batchnorm --all_layers --batch_size=32
@@ -30,9 +43,19 @@ check cnn --device=gpu --dataset=digits --model=cnn --reg=batchnorm,dropout --al
 $py train.py --device=gpu --logdir="$out" --run_name=resume --epochs=3000 --checkpoint_every=100 \
   --log_every=0 --progress=lines >"$out/resume.log" 2>&1 &
 pid=$!
-until [ -e "$out/resume/checkpoints/ckpt-100.index" ]; do sleep 0.2; done
-kill -TERM $pid && wait $pid || [ $? -eq 75 ]
+until [ -e "$out/resume/checkpoints/ckpt-100.index" ] || ! kill -0 $pid 2>/dev/null; do sleep 0.2; done
+kill -TERM $pid 2>/dev/null
+wait $pid
+code=$?
+[ $code -eq 75 ] || fail resume_sigterm "exit $code, not 75: $(tail -1 "$out/resume.log")"
 check resume --device=gpu --epochs=3000 --checkpoint_every=100 --log_every=0
-grep -q "resuming" "$out/resume.log" && echo "ok   resume: resumed after SIGTERM"
-$py bench/throughput.py
-$py bench/registry_overhead.py --repeats=3
+grep -q "resuming" "$out/resume.log" && echo "ok   resume: resumed after SIGTERM" ||
+  fail resume "the second run did not resume"
+# The tutorial run (model1, 350 epochs), start to exit, on the GPU and on the CPU.
+for device in gpu cpu; do
+  check "tutorial_$device" --device=$device --flagfile=configs/model1.cfg
+  grep -h -o '"train_time_s": [0-9.]*' "$out/tutorial_$device/metrics.json" | sed "s/^/     $device /"
+done
+$py bench/throughput.py --device=gpu || fail throughput_gpu "bench/throughput.py --device=gpu"
+$py bench/throughput.py --device=cpu || fail throughput_cpu "bench/throughput.py --device=cpu"
+exit $failed

@@ -134,7 +134,9 @@ def configure(cfg):
         tf.config.set_visible_devices(_select_gpus(cfg.gpus), "GPU")
     elif first:
         tf.config.set_visible_devices([], "GPU")
-    if cfg.device != "auto":  # a requested device must not silently fall back to another
+    # On the GPU, ops with no GPU kernel (an assert's message string, say) must fall back to the
+    # CPU, as TensorFlow's soft placement does; a missing GPU is refused above instead.
+    if cfg.device == "cpu":
         tf.config.set_soft_device_placement(False)
 
     resolver = _cluster_resolver(cfg)
