@@ -31,6 +31,7 @@ def run(main, help_text=None):
 
     `help_text`: a callable returning the text --help, -h and --helpshort print (exit 0)."""
     prog = os.path.basename(sys.argv[0])
+    sys.stdout = ReaderMayLeave(sys.stdout)
     if help_text is not None and asks_for_help(sys.argv):
         text = help_text()
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
@@ -90,6 +91,40 @@ def exit_fast(code):
         with contextlib.suppress(OSError, ValueError):  # a reader that left (`| true`), closed
             stream.flush()
     os._exit(code or 0)
+
+
+class ReaderMayLeave:
+    """stdout whose reader may leave (`train.py | head -2`, `report.py --help | head -1`): once
+    the pipe is closed, the output goes to /dev/null and the program goes on, so a run still
+    finishes and writes its results, and its exit code stays its own; no BrokenPipeError."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text):
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._leave()
+            return len(text)
+
+    def flush(self):
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._leave()
+
+    def _leave(self):
+        # /dev/null in place of the pipe under file descriptor 1 too: what the stream still
+        # buffers, and the interpreter's own flush at exit, then go nowhere without an error.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(devnull, self._stream.fileno())
+        os.close(devnull)
+        self._stream = open(os.devnull, "w")  # noqa: SIM115 (lives as long as the process)
+
+    def __getattr__(self, name):  # isatty, fileno, encoding, ...
+        return getattr(self._stream, name)
 
 
 def asks_for_help(argv):

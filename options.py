@@ -563,6 +563,12 @@ def _register_validators(fv):
     )
 
 
+def idle_flags(values):
+    """The flags that do nothing in the variant of these flag values (a regularizer's strength
+    without that regularizer, --val_fraction with --validate_on=test, ...)."""
+    return frozenset(name for name, matters, _ in _unused_flags(values) if not matters)
+
+
 # Flags that only matter when another flag says so: (flag, does it matter?, what to do).
 def _unused_flags(values):
     regs = set(values["reg"]) - {"none"}

@@ -46,10 +46,11 @@ def settings(values, defaults, order, given=(), skip=()):
     ]
 
 
-def label(flagfile_label, own, grid):
-    """A variant's label: its flagfile's label, else its `own` settings; then its grid values.
+def label(flagfile_label, own, grid, name="train.py defaults"):
+    """A variant's label: its flagfile's label, else its `own` settings; then its grid values;
+    its `name` when nothing else tells it apart.
 
     Flags that every run gets (--train_flag) belong to the protocol, not to a label.
     """
     parts = [flagfile_label] if flagfile_label else list(own)
-    return ", ".join(parts + list(grid)) or "train.py defaults"
+    return ", ".join(parts + list(grid)) or name

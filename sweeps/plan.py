@@ -6,6 +6,7 @@ import itertools
 import os
 import re
 
+import options
 from errors import UserError
 from runs import rundir
 from sweeps import MAX_SEEDS, labels
@@ -21,6 +22,7 @@ class Variant:
     identity: dict  # trained flags without the seed
     config_hash: str
     given: frozenset = frozenset()  # flags its config, --train_flag or --grid set
+    idle: frozenset = frozenset()  # flags that do nothing in it (options.idle_flags)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -95,6 +97,7 @@ def plan(config_patterns, seeds, runs_dir, extra_args=(), grid=()):
             cfg, fv = targs.parse(args, f"variant {name} ({path}, its grid values, --train_flag)")
             given = {f for f in fv if fv[f].present}
             ident = targs.identity(cfg)
+            idle = options.idle_flags(cfg.values)
             own = labels.settings(ident, defaults, order, given, extra_names | grid_names)
             planned.append(
                 dict(
@@ -104,25 +107,33 @@ def plan(config_patterns, seeds, runs_dir, extra_args=(), grid=()):
                     args=args,
                     ident=ident,
                     given=given,
+                    idle=idle,
                     own=own,
                     file_label=file_label,
                 )
             )
     # Settings every variant has (e.g. the tutorial configs' --validate_on=test) are protocol.
     common = set.intersection(*[set(p["own"]) for p in planned]) if len(planned) > 1 else set()
+    varying = [n for n in order if len({repr(p["ident"].get(n)) for p in planned}) > 1]
     variants = []
     for p in planned:
         grid_items = [labels.setting(flag, p["ident"][flag]) for flag, _ in p["point"]]
-        own = [s for s in p["own"] if s not in common] or ([] if grid_items else p["own"])
+        own = [s for s in p["own"] if s not in common] or [
+            # nothing of its own sets it apart: its values of the flags that vary, if any
+            labels.setting(n, p["ident"][n])
+            for n in varying
+            if n in p["ident"] and n not in p["idle"] and n not in grid_names
+        ]
         variants.append(
             Variant(
                 name=p["name"],
-                label=labels.label(p["file_label"], own, grid_items),
+                label=labels.label(p["file_label"], own, grid_items, p["name"]),
                 flagfile=p["path"],
                 grid=p["point"],
                 identity=p["ident"],
                 config_hash=targs.identity_hash(p["ident"]),
                 given=frozenset(p["given"]),
+                idle=p["idle"],
             )
         )
     runs_dir = os.path.abspath(runs_dir)
@@ -145,12 +156,14 @@ def plan(config_patterns, seeds, runs_dir, extra_args=(), grid=()):
 def settings_summary(variants):
     """The protocol of results.md, in train.py's flag order: {"shared": trained settings equal
     in every variant and given or not train.py's default ('epochs=20'), "shared_defaults": the
-    other equal ones, "varying": the names of those that differ}."""
+    other equal ones, "varying": the names of those that differ}. Flags that do nothing in any
+    variant (--l1 without L1, --val_fraction when every variant validates on test) are left out."""
     defaults, order = targs.defaults()
     idents = [v.identity for v in variants]
     given = set().union(*[v.given for v in variants])
-    names = [n for n in order if any(n in i for i in idents)]
-    names += sorted({n for i in idents for n in i} - set(names))
+    idle = frozenset.intersection(*[v.idle for v in variants]) if variants else frozenset()
+    names = [n for n in order if any(n in i for i in idents) and n not in idle]
+    names += sorted({n for i in idents for n in i} - set(names) - idle)
     out = {"shared": [], "shared_defaults": [], "varying": []}
     for name in names:
         values = [i.get(name) for i in idents]

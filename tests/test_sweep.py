@@ -210,6 +210,32 @@ def test_grid_expansion_names_labels_and_hashes(tmp_path):
     assert not {r.name for r in other} & {r.name for r in runs}
 
 
+def test_labels_and_protocol_when_train_flags_override_the_configs(tmp_path):
+    # --train_flag=--reg=l2 overrides model1's and model9's --reg: their '# label:' lines no
+    # longer hold, and what they share (validate_on=test, reg=l2) is the protocol. Each label
+    # then gives its values of the flags that differ, never a shared setting.
+    cfgs = ["configs/model1.cfg", "configs/model9.cfg"]
+    variants, _ = sweep_plan.plan(cfgs, 1, tmp_path / "runs", ["--reg=l2"])
+    assert [v.label for v in variants] == ["batch_size=128", "batch_size=32"]
+    summary = sweep_plan.settings_summary(variants)
+    assert summary["shared"] == ["validate_on=test", "reg=l2"]
+    assert summary["varying"] == ["batch_size"]
+    # Flags that do nothing in any variant are not protocol: no validation split when every
+    # variant validates on test, no L1 strength without L1; L2's strength is in force.
+    defaults = summary["shared_defaults"]
+    assert "l2=0.01" in defaults and "dataset=iris" in defaults
+    assert not [s for s in defaults if s.split("=")[0] in ("val_fraction", "l1", "dropout_rate")]
+    # With a validation split in some variant, its fraction is protocol again; a variant with
+    # nothing of its own and no differing flag is named by its config.
+    val = write_cfg(tmp_path / "val.cfg", "--reg=none")
+    variants, _ = sweep_plan.plan(["configs/model1.cfg", val], 1, tmp_path / "runs")
+    assert "val_fraction=0.2" in sweep_plan.settings_summary(variants)["shared_defaults"]
+    assert [v.label for v in variants] == ["model1: none", "validate_on=val"]
+    same = write_cfg(tmp_path / "same.cfg", "--reg=none")
+    variants, _ = sweep_plan.plan([val, same], 1, tmp_path / "runs")
+    assert [v.label for v in variants] == ["val", "same"]
+
+
 def test_a_run_directory_with_other_trained_flags_is_refused(tmp_path):
     out = tmp_path / "sw"
     args = ["--configs=configs/model6.cfg", "--seeds=1", f"--out={out}", "--train_flag=--l2=0.01"]

@@ -61,6 +61,27 @@ def test_a_reader_that_left_the_pipe_early_costs_no_traceback(logdir):
     assert read_metrics(logdir / "p")["status"] == "finished"
 
 
+@pytest.mark.parametrize(
+    "script, args",
+    [("train.py", ["--epochs=2", "--run_name=u"]), ("report.py", ["--help"]), ("sweep.py", ["-h"])],
+)
+def test_a_reader_gone_before_unbuffered_output_costs_no_traceback(logdir, script, args):
+    """`PYTHONUNBUFFERED=1 train.py ... | head -1` (or `report.py --help | head -1`): each print
+    goes straight to the pipe, and one after the reader left fails at once. The output stops
+    there, the program goes on: the run finishes and the exit code is its own."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, str(ROOT / script), *args]
+    if script == "train.py":
+        cmd.append(f"--logdir={logdir}")
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # the reader is gone before the first line
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=300) == 0, err
+    assert "Traceback" not in err and "Broken pipe" not in err, err
+    if script == "train.py":
+        assert read_metrics(logdir / "u")["status"] == "finished"
+
+
 def test_an_existing_finished_run_is_never_overwritten(logdir):
     run_train("--epochs=2", f"--logdir={logdir}", "--run_name=r", check=0)
     before = (logdir / "r" / "metrics.json").read_text()
