@@ -64,7 +64,7 @@ def run(main, help_text=None):
         except Exception as e:
             if not is_disk_full(e):
                 raise
-            err = _disk_full_error(e)
+            err = disk_full_error(e)
             print(f"{prog}: error: {err}", file=sys.stderr)
             sys.exit(err.exit_code)
 
@@ -152,7 +152,7 @@ def _one_line(exc):
     return text.removeprefix("ERROR:: ")  # absl's prefix for a flagfile it cannot open
 
 
-def _disk_full_error(exc):
+def disk_full_error(exc):
     """A WriteError for a disk-full error raised outside our own writers (TensorBoard events)."""
     from runs import rundir
 

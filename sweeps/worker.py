@@ -61,7 +61,7 @@ def _stop_outside_training(signum, frame):
 
 
 def run_one(train, spec):
-    from errors import UserError
+    from errors import UserError, is_disk_full
 
     with output_to(spec["log"]):
         FLAGS.unparse_flags()
@@ -81,11 +81,18 @@ def run_one(train, spec):
             except Stopped as e:  # nothing is half-written: files are written atomically
                 print(f"train.py: {e} received outside training; rerun the sweep", file=sys.stderr)
                 code = EXIT_PREEMPTED
-            except Exception:  # a bug in one run must not take the other runs down
-                import traceback
+            except Exception as e:  # a bug in one run must not take the other runs down
+                if not is_disk_full(e):
+                    import traceback
 
-                traceback.print_exc()
-                code = 1
+                    traceback.print_exc()
+                    code = 1
+                else:  # as train.py says it: one line, exit 74, the last good checkpoint
+                    import cli
+
+                    err = cli.disk_full_error(e)
+                    print(f"train.py: error: {err}", file=sys.stderr)
+                    code = err.exit_code
             finally:  # a run that raised must not keep its directory locked for the next ones
                 from runs import rundir
 

@@ -9,7 +9,9 @@ import time
 
 import pytest
 
-from tests.conftest import ROOT, read_metrics
+from tests.conftest import ROOT, read_metrics, run_train
+from tests.test_faults import _remount
+from tests.test_faults import tmpfs as tmpfs  # the fixture
 from tests.test_sweep import manifest, sweep
 
 # Long enough for the two sweeps to overlap, and for a signal sent once a run has its epoch-50
@@ -142,3 +144,45 @@ def test_a_stop_signal_before_the_runs_start_ends_the_sweep_and_its_workers(tmp_
     assert "sweep.py: SIGTERM received before any run started; rerun the same command" in err
     time.sleep(0.5)
     assert _workers(out) == []
+
+
+@pytest.mark.slow
+def test_a_full_disk_in_a_worker_that_reuses_its_loop(tmpfs, tmp_path):
+    """One worker trains three seeds with one compiled loop; the disk fills during the second.
+    That run and the next fail with exit 74 and the disk's one-line error, the sweep's exit code
+    says so, and once space is freed the rerun resumes them. Their numbers then equal standalone
+    train.py runs of the same flags: the loop reused after a failed run carries nothing of it."""
+    disk = tmpfs("1950k")
+    out = disk / "sw"
+    # ~5.6 kB of events per epoch (histograms every epoch): a run takes ~1.4 MB; the second one
+    # fills the disk near epoch 70, after its checkpoint at 60.
+    train = ["--epochs=200", "--hidden=64,64", "--checkpoint_every=30", "--keep_checkpoints=1"]
+    train.append("--hist_every=1")
+    args = ["--configs=configs/model1.cfg", "--seeds=3", "--workers=1", f"--out={out}"]
+    args += [f"--train_flag={a}" for a in train]
+    proc = sweep(*args)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    runs = {r["name"]: r for r in manifest(out)["runs"]}
+    names = sorted(runs)
+    assert read_metrics(out / "runs" / names[0])["status"] == "finished"
+    for name in names[1:]:
+        log = (out / "logs" / f"{name}.log").read_text()
+        assert "train.py: error: " in log and "no space left on device" in log, log[-2000:]
+        assert not (out / "runs" / name / "metrics.json").exists()
+    assert "no space left on device" in proc.stdout + proc.stderr
+    _remount(disk, "16m")
+    proc = sweep(*args, check=0)
+    log = (out / "logs" / f"{names[1]}.log").read_text()
+    assert "resuming from the checkpoint at epoch" in log, log[-5000:]
+    for seed, name in enumerate(names):
+        m = read_metrics(out / "runs" / name)
+        assert m["status"] == "finished"
+        ref = _standalone(train, seed, tmp_path / "alone")
+        assert m["final"] == ref["final"] and m["history"] == ref["history"], name
+
+
+def _standalone(train, seed, logdir):
+    """metrics.json of `train.py --flagfile=configs/model1.cfg <train> --seed=<seed>`."""
+    args = ["--flagfile=configs/model1.cfg", *train, f"--seed={seed}", f"--logdir={logdir}"]
+    run_train(*args, f"--run_name=s{seed}", check=0)
+    return read_metrics(logdir / f"s{seed}")
