@@ -17,7 +17,8 @@ fail() {  # name, what
   failed=1
   [ "${KEEP_GOING:-0}" = 1 ] || exit 1
 }
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null ||
+  fail nvidia-smi "no NVIDIA driver answers here (nvidia-smi is missing or failed): run on a GPU node"
 $py -c "import tensorflow as tf; g = tf.config.list_physical_devices('GPU'); print('TF', tf.__version__, 'sees', len(g), 'GPU(s)'); assert g" ||
   fail tensorflow "TensorFlow sees no GPU"
 all=$($py -c "import regularizers; print(','.join(regularizers.REGISTRY))" 2>/dev/null)

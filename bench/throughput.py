@@ -101,6 +101,8 @@ def main():
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
     args = parser.parse_args()
+    if args.device == "gpu" and not tf.config.list_physical_devices("GPU"):
+        sys.exit("throughput.py: error: --device=gpu but TensorFlow sees no GPU; use --device=cpu")
     ds = synthetic()
     a, b = ours(ds, args.epochs, args.device), fit(ds, args.epochs, args.device)
     print(
