@@ -151,10 +151,21 @@ def run_local(runs, workers, logs_dir, on_result=None):
     as each run ends. A worker that dies reports the run it was training with code None and a
     note; the others go on with the rest. A stop signal (SIGINT, SIGTERM, SIGUSR1) is passed on to
     the workers' runs, which checkpoint and end; nothing more is handed out. Runs that no worker
-    trained are reported with code None too. Re-running the sweep picks them all up.
+    trained are reported with code None too. Re-running the sweep picks them all up. An error
+    of on_result's (a full disk) stops the handing out too, and is raised once the workers end.
     """
-    on_result = on_result or (lambda name, code, note=None: None)
     dispatcher = Dispatcher(runs)
+    failed = []  # an error of the sweep's own (its status file on a full disk): raised below
+
+    def record(name, code, note=None):
+        if on_result is None or failed:
+            return
+        try:
+            on_result(name, code, note)
+        except Exception as e:  # noqa: BLE001 (raised again in the main thread)
+            failed.append(e)
+            dispatcher.stop()  # nothing more is handed out; the runs in progress end as they do
+
     codes = {}
     busy = set()  # workers training a run now: the ones a stop signal is passed on to
     start = time.time()
@@ -186,11 +197,11 @@ def run_local(runs, workers, logs_dir, on_result=None):
                     note = f"its worker process exited with {proc.returncode} before this run ended"
                     logging.warning("%s: %s; the other workers go on", run.name, note)
                 codes[run.name] = None
-                on_result(run.name, None, note)
+                record(run.name, None, note)
                 return
             code = json.loads(line)["exit"]
             codes[run.name] = code
-            on_result(run.name, code)
+            record(run.name, code)
             logging.info(
                 "%s: exit %s (worker %d, %.1f s since the runs began)",
                 run.name,
@@ -225,11 +236,15 @@ def run_local(runs, workers, logs_dir, on_result=None):
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+    if failed:
+        raise failed[0]
     started = len(runs) - len(dispatcher.remaining())
     why = f"the sweep was stopped ({received[0]})" if received else "every worker had exited"
     for run in dispatcher.remaining():
         codes[run.name] = None
-        on_result(run.name, None, f"not started: {why}")
+        record(run.name, None, f"not started: {why}")
+    if failed:
+        raise failed[0]
     return codes, started, (received[0] if received else None)
 
 

@@ -19,7 +19,8 @@ import sys
 from absl import flags, logging
 
 from cluster import preemption
-from runs.exit_codes import EXIT_PREEMPTED
+from errors import is_disk_full
+from runs.exit_codes import EXIT_ERROR, EXIT_IO, EXIT_PREEMPTED
 
 FLAGS = flags.FLAGS
 
@@ -36,8 +37,9 @@ def output_to(path):
         try:
             yield
         finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
+            with contextlib.suppress(OSError):  # a log on a full disk: its tail is lost
+                sys.stdout.flush()
+                sys.stderr.flush()
             os.dup2(saved[0], 1)
             os.dup2(saved[1], 2)
             for fd in saved:
@@ -60,6 +62,12 @@ def _stop_outside_training(signum, frame):
         raise Stopped(signal.Signals(signum).name)
 
 
+def _say(line):
+    """A line to the run's log, which may be on the disk that just filled up."""
+    with contextlib.suppress(OSError):
+        print(line, file=sys.stderr, flush=True)
+
+
 def run_one(train, spec):
     from errors import UserError, is_disk_full
 
@@ -70,16 +78,16 @@ def run_one(train, spec):
             FLAGS(["train.py", *spec["args"]])
             logging.set_verbosity(logging.INFO)  # parsing reset it to absl's default
         except flags.Error as e:
-            print(f"train.py: error: {e}", file=sys.stderr)
+            _say(f"train.py: error: {e}")
             code = 2
         if code is None:
             try:
                 code = train.main()
             except UserError as e:
-                print(f"train.py: error: {e}", file=sys.stderr)
+                _say(f"train.py: error: {e}")
                 code = e.exit_code  # 2, or e.g. 74 for a file that could not be written
             except Stopped as e:  # nothing is half-written: files are written atomically
-                print(f"train.py: {e} received outside training; rerun the sweep", file=sys.stderr)
+                _say(f"train.py: {e} received outside training; rerun the sweep")
                 code = EXIT_PREEMPTED
             except Exception as e:  # a bug in one run must not take the other runs down
                 if not is_disk_full(e):
@@ -91,7 +99,7 @@ def run_one(train, spec):
                     import cli
 
                     err = cli.disk_full_error(e)
-                    print(f"train.py: error: {err}", file=sys.stderr)
+                    _say(f"train.py: error: {err}")
                     code = err.exit_code
             finally:  # a run that raised must not keep its directory locked for the next ones
                 from runs import rundir
@@ -121,6 +129,8 @@ def main(logs_dir):
                 code = run_one(train, spec)
             except Stopped:  # a second signal, while the run was ending
                 code = EXIT_PREEMPTED
+            except OSError as e:  # its log could not be opened (a full disk): the run did not run
+                code = EXIT_IO if is_disk_full(e) else EXIT_ERROR
             finally:
                 _in_run[0] = False
             print(json.dumps({"name": spec["name"], "exit": code}), flush=True)

@@ -186,3 +186,27 @@ def _standalone(train, seed, logdir):
     args = ["--flagfile=configs/model1.cfg", *train, f"--seed={seed}", f"--logdir={logdir}"]
     run_train(*args, f"--run_name=s{seed}", check=0)
     return read_metrics(logdir / f"s{seed}")
+
+
+@pytest.mark.slow
+def test_a_disk_too_full_for_the_sweeps_own_status_files(tmpfs):
+    """The sweep's own bookkeeping cannot be written: it hands out no further run and ends with
+    one line and exit 74 (no traceback from its threads, none in a run's log); the rerun after
+    space is freed trains what is left."""
+    disk = tmpfs("200k")
+    out = disk / "sw"
+    train = ["--epochs=200", "--hidden=64,64", "--checkpoint_every=30", "--hist_every=1"]
+    args = ["--configs=configs/model1.cfg", "--seeds=3", "--workers=1", f"--out={out}"]
+    args += [f"--train_flag={a}" for a in train]
+    proc = sweep(*args)
+    err = proc.stderr.strip()
+    assert proc.returncode == 74, err[-3000:]
+    assert "Traceback" not in err and "Exception in thread" not in err, err[-3000:]
+    last = err.splitlines()[-1]
+    assert last.startswith("sweep.py: error: cannot write ") and "no space left" in last, last
+    for log in (out / "logs").glob("*.log"):
+        assert "Traceback" not in log.read_text(), log
+    _remount(disk, "16m")
+    sweep(*args, check=0)
+    for r in manifest(out)["runs"]:
+        assert read_metrics(out / "runs" / r["name"])["status"] == "finished"
