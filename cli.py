@@ -44,6 +44,14 @@ def run(main, help_text=None):
         except flags.Error as e:  # absl would dump the usage text; one line says enough
             print(f"{prog}: error: {_one_line(e)}", file=sys.stderr)
             sys.exit(EXIT_USAGE)
+        except UnicodeDecodeError as e:  # absl reads a --flagfile as UTF-8 text
+            given = [a.split("=", 1)[-1] for a in argv if a.startswith("--flagfile")]
+            print(
+                f"{prog}: error: --flagfile {', '.join(given)}: not UTF-8 text (byte {e.start}: "
+                f"{e.reason}); save it as plain UTF-8 text",
+                file=sys.stderr,
+            )
+            sys.exit(EXIT_USAGE)
         except SystemExit as e:
             # absl's help flags print the help and exit 1 (--only_check_flags: 0): asking for
             # help is not an error.

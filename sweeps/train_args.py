@@ -36,7 +36,17 @@ def parse_flags(args, where):
         fv(["train.py", *args])
     except flags.Error as e:
         raise UserError(f"{where}: {one_line(e)}") from e
+    except UnicodeDecodeError as e:  # absl reads flagfiles as UTF-8 text
+        raise UserError(f"{where}: {not_text(e)}") from e
     return fv
+
+
+def not_text(error):
+    """What a UnicodeDecodeError from reading a flagfile means, and what to do."""
+    return (
+        f"a flagfile is not UTF-8 text (byte {error.start}: {error.reason}); "
+        "save it as plain UTF-8 text"
+    )
 
 
 def parse(args, where):

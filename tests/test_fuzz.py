@@ -718,3 +718,19 @@ def test_default_run_names_ignore_where_and_how_often_to_log():
 
 if __name__ == "__main__":
     _main()
+
+
+@pytest.mark.parametrize("script", ["train.py", "sweep.py"])
+def test_a_flagfile_that_is_not_text_is_one_line(tmp_path, script):
+    """A binary (or Latin-1) file given as a flagfile: absl reads it as UTF-8 and fails."""
+    path = tmp_path / "binary.cfg"
+    path.write_bytes(b"\xff\xfe--reg\n")
+    work = tmp_path / "work"
+    work.mkdir()
+    arg = f"--flagfile={path}" if script == "train.py" else f"--configs={path}"
+    proc = _run(
+        script, arg, f"--out={work / 'sw'}" if script == "sweep.py" else "--epochs=1", cwd=work
+    )
+    line = _one_line(proc, script)
+    assert str(path) in line and "not UTF-8 text (byte 0" in line, line
+    assert sorted(p.name for p in work.iterdir()) == []  # nothing written
