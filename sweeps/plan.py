@@ -136,6 +136,14 @@ def plan(config_patterns, seeds, runs_dir, extra_args=(), grid=()):
                 idle=p["idle"],
             )
         )
+    same = {}
+    for v in variants:  # e.g. --grid=l2=0.01,1e-2, or two configs with the same flags
+        if v.config_hash in same:
+            raise UserError(
+                f"variants {same[v.config_hash].name} and {v.name} train the same flags "
+                f"(identity {v.config_hash}): drop one of them"
+            )
+        same[v.config_hash] = v
     runs_dir = os.path.abspath(runs_dir)
     runs = []
     for variant, p in zip(variants, planned, strict=True):

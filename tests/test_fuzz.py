@@ -531,6 +531,7 @@ SWEEP = [
     ([MODEL1, "--grid=l2="], "--grid"),
     ([MODEL1, "--grid=no_such_flag=1,2"], "no_such_flag"),
     ([MODEL1, "--grid=epochs=" + HUGE], "--epochs must be in 1..1000000"),
+    ([f"--configs={ROOT}/configs/model6.cfg", "--grid=l2=0.01,1e-2"], "train the same flags"),
     ([MODEL1, "--train_flag=--bogus=1"], "bogus"),
     ([MODEL1, "--train_flag=epochs=3"], "--train_flag"),
     ([MODEL1, "--train_flag="], "--train_flag"),

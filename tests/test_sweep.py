@@ -226,14 +226,18 @@ def test_labels_and_protocol_when_train_flags_override_the_configs(tmp_path):
     assert "l2=0.01" in defaults and "dataset=iris" in defaults
     assert not [s for s in defaults if s.split("=")[0] in ("val_fraction", "l1", "dropout_rate")]
     # With a validation split in some variant, its fraction is protocol again; a variant with
-    # nothing of its own and no differing flag is named by its config.
+    # nothing that sets it apart is named by its config.
     val = write_cfg(tmp_path / "val.cfg", "--reg=none")
     variants, _ = sweep_plan.plan(["configs/model1.cfg", val], 1, tmp_path / "runs")
     assert "val_fraction=0.2" in sweep_plan.settings_summary(variants)["shared_defaults"]
     assert [v.label for v in variants] == ["model1: none", "validate_on=val"]
+    # Two variants that train the same flags are one variant twice: refused.
     same = write_cfg(tmp_path / "same.cfg", "--reg=none")
-    variants, _ = sweep_plan.plan([val, same], 1, tmp_path / "runs")
-    assert [v.label for v in variants] == ["val", "same"]
+    with pytest.raises(UserError, match="variants val and same train the same flags"):
+        sweep_plan.plan([val, same], 1, tmp_path / "runs")
+    empty = write_cfg(tmp_path / "empty.cfg", "# nothing")
+    variants, _ = sweep_plan.plan([empty], 1, tmp_path / "runs")
+    assert [v.label for v in variants] == ["empty"]
 
 
 def test_a_run_directory_with_other_trained_flags_is_refused(tmp_path):
