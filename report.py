@@ -38,6 +38,8 @@ FLAGS = flags.FLAGS
 
 
 def report(out_dir, metric="test_accuracy", baseline="", better="auto"):
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise UserError(f"--sweep_dir={out_dir} is a file, not a sweep's directory")
     if not os.path.isdir(out_dir):
         raise UserError(f"--sweep_dir={out_dir} does not exist; run sweep.py first")
     manifest = sweep_manifest.read(out_dir)

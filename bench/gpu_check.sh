@@ -9,7 +9,12 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-/tmp/gpu_check}
-rm -rf "$out" && mkdir -p "$out"
+# OUT_DIR is emptied first: only a new directory, or one an earlier check made (it has the mark).
+if [ -e "$out" ] && [ -n "$(ls -A "$out" 2>/dev/null)" ] && [ ! -e "$out/.gpu_check" ]; then
+  echo "gpu_check.sh: error: $out exists and is not an earlier check's output; pass a new directory" >&2
+  exit 2
+fi
+rm -rf "$out" && mkdir -p "$out" && touch "$out/.gpu_check"
 py=${PYTHON:-.venv/bin/python}
 failed=0
 fail() {  # name, what

@@ -17,9 +17,12 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from cluster.tf_runtime import import_tensorflow  # noqa: E402
+
+tf = import_tensorflow()  # without TensorFlow's C++ start-up chatter
+
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
 from absl import flags  # noqa: E402
 
 import options  # noqa: E402
@@ -92,8 +95,13 @@ def _fit(ds, epochs):
         .prefetch(tf.data.AUTOTUNE)
     )
     times = EpochTimes()
-    model.fit(train, epochs=epochs, verbose=0, callbacks=[times])
+    model.fit(train, epochs=epochs, verbose=0, callbacks=[times], shuffle=False)  # shuffled above
     return (epochs - 1) * N / sum(times.times[1:])
+
+
+def _fail(message):
+    print(f"throughput.py: error: {message}", file=sys.stderr)
+    sys.exit(2)
 
 
 def main():
@@ -101,8 +109,10 @@ def main():
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
     args = parser.parse_args()
+    if args.epochs < 2:  # the first epoch (tracing) is not timed
+        _fail("--epochs must be at least 2: the first one is not timed")
     if args.device == "gpu" and not tf.config.list_physical_devices("GPU"):
-        sys.exit("throughput.py: error: --device=gpu but TensorFlow sees no GPU; use --device=cpu")
+        _fail("--device=gpu but TensorFlow sees no GPU; use --device=cpu")
     ds = synthetic()
     a, b = ours(ds, args.epochs, args.device), fit(ds, args.epochs, args.device)
     print(

@@ -32,8 +32,9 @@ def protocol(out_dir, manifest, variants, rows, metric, higher, baseline, why):
         "",
         "## Protocol",
         "",
-        f"- **Runs**: {len(variants)} variants × {seeds} seeds (seeds 0–{seeds - 1}) = "
-        f"{n_runs} runs, {finished} finished. Executor: {p.get('executor', '?')}.",
+        f"- **Runs**: {_count(len(variants), 'variant')} × {_count(seeds, 'seed')} "
+        f"({'seed 0' if seeds == 1 else f'seeds 0–{seeds - 1}'}) = "
+        f"{_count(n_runs, 'run')}, {finished} finished. Executor: {p.get('executor', '?')}.",
         "- **Configs**: " + (", ".join(f"`{c}`" for c in p.get("configs", [])) or "?"),
         "- **Train flags given to every run**: "
         + (" ".join(f"`{f}`" for f in p.get("train_flags", [])) or "none"),
@@ -207,3 +208,7 @@ def write(out_dir, manifest, variants, by_variant, rows, paired, metric, higher,
     lines += failures(variants, by_variant)
     lines += method(metric, higher)
     return "\n".join(lines)
+
+
+def _count(n, noun):
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

@@ -562,6 +562,7 @@ def test_sweep_bad_input_is_one_line(tmp_path, args, fragment):
 
 REPORT = {
     "missing": "does not exist; run sweep.py first",
+    "a_file": "is a file, not a sweep's directory",
     "empty_flag": "--sweep_dir= does not exist",
     "not_a_sweep": "holds no sweep (no sweep.json)",
     "empty_dir": "holds no sweep (no sweep.json)",
@@ -574,7 +575,9 @@ REPORT = {
 @pytest.mark.parametrize("what", REPORT)
 def test_report_bad_input_is_one_line(tmp_path, what):
     sweep_dir = tmp_path / "s"
-    if what == "not_a_sweep":
+    if what == "a_file":
+        sweep_dir.write_text("hello")
+    elif what == "not_a_sweep":
         sweep_dir.mkdir()
         (sweep_dir / "notes.txt").write_text("hello")
     elif what == "empty_dir":

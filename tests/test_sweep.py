@@ -397,6 +397,7 @@ def test_failed_and_diverged_runs_are_reported_and_the_exit_code_says_so(tmp_pat
     md = (out / "results.md").read_text()
     assert "## Runs that did not finish" in md and "| failed | 2 |" in md
     assert "| diverged | 3 |" in md
+    assert "- **Runs**: 3 variants × 1 seed (seed 0) = 3 runs, 1 finished." in md
 
 
 @pytest.mark.slurm
