@@ -250,7 +250,7 @@ def test_report_says_when_nothing_beats_seed_noise_and_draws_grid_paths(tmp_path
     md = (out / "results.md").read_text()
     assert "No variant differs from the baseline beyond seed noise" in md
     assert "smallest possible two-sided Wilcoxon p-value is 0.25" in md
-    assert "first variant (none is without regularization)" in md
+    assert "the first variant: every variant has a regularizer (--baseline chooses" in md
     assert "`l2` ∈ {0, 0.001, 0.01}" in md
     height, width, _ = png_shape(out / "path_l2.png")
     assert width == 1500 and height == 450
