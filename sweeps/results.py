@@ -182,7 +182,9 @@ def choose_baseline(variants, requested=""):
     for v in variants:
         if is_unregularized(v["config"]):
             return v["variant"], "the first variant without regularization"
-    return names[0], "the first variant: every variant has a regularizer (--baseline chooses another)"
+    return names[0], (
+        "the first variant: every variant has a regularizer (--baseline chooses another)"
+    )
 
 
 def compare(rows, baseline, higher):

@@ -20,7 +20,8 @@ ERROR = re.compile(r"error|exception|killed|not found", re.IGNORECASE)
 
 @dataclasses.dataclass
 class Outcome:
-    status: str  # finished, diverged, preempted, failed (exited without metrics), missing
+    status: str  # finished, diverged, preempted, failed (exited without metrics), missing,
+    # unreadable (a metrics.json that cannot be read)
     exit: int | None
     error: str  # the log's last error line ('' when finished)
     log: str  # path relative to the sweep directory
@@ -52,6 +53,11 @@ def _tail(path, size=65536):
         return []
 
 
+def one_line(error):
+    text = " ".join(str(error).split())
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
 def last_error_line(lines):
     """The last line that reads like an error, else the last line; at most 300 characters."""
     lines = [ln.strip() for ln in lines if ln.strip() and not SLURM_EXIT.search(ln)]
@@ -61,10 +67,14 @@ def last_error_line(lines):
 
 
 def outcome(out_dir, name):
+    unreadable = None  # a metrics.json that exists but cannot be read: why
+    path = os.path.join(out_dir, "runs", name, "metrics.json")
     try:
-        metrics = rundir.read_json(os.path.join(out_dir, "runs", name, "metrics.json"))
-    except (OSError, ValueError):
+        metrics = rundir.read_json(path)
+    except (OSError, ValueError) as e:
         metrics = None
+        if os.path.exists(path):
+            unreadable = f"runs/{name}/metrics.json is unreadable ({one_line(e)})"
     try:
         rec = rundir.read_json(_path(out_dir, name))
     except (OSError, ValueError):
@@ -83,4 +93,6 @@ def outcome(out_dir, name):
     error = "" if status == "finished" else last_error_line(lines)
     if status == "missing" and rec.get("note"):
         error = rec["note"]
+    if unreadable and status == "missing":
+        status, error = "unreadable", unreadable
     return Outcome(status, code, error, log, metrics)

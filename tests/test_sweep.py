@@ -494,3 +494,19 @@ def _scalar_steps(logdir, tag):
     from tests.conftest import read_scalars
 
     return [step for step, _ in read_scalars(logdir).get(tag, [])]
+
+
+def test_a_run_whose_metrics_json_is_unreadable_says_so(tmp_path):
+    """A finished run's metrics.json, corrupted afterwards: not 'missing' with the log's last
+    line, but 'unreadable' and why."""
+    run = tmp_path / "runs" / "r_s0"
+    run.mkdir(parents=True)
+    (run / "metrics.json").write_text("{bad")
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "r_s0.log").write_text("Loss is 0.1,\n(test data loss 0.1)\n")
+    status.record(tmp_path, "r_s0", executor="local", exit=0, log="logs/r_s0.log")
+    o = status.outcome(tmp_path, "r_s0")
+    assert o.status == "unreadable" and o.metrics is None
+    assert o.error.startswith("runs/r_s0/metrics.json is unreadable (")
+    (run / "metrics.json").unlink()  # never written: missing, as before
+    assert status.outcome(tmp_path, "r_s0").status == "missing"
