@@ -69,7 +69,7 @@ def _say(line):
 
 
 def run_one(train, spec):
-    from errors import UserError, is_disk_full
+    from errors import UserError
 
     with output_to(spec["log"]):
         FLAGS.unparse_flags()
