@@ -20,7 +20,7 @@ import threading
 
 from absl import app, flags
 
-from errors import UserError, is_disk_full
+from errors import UserError, is_disk_full, not_utf8_text
 from runs.exit_codes import EXIT_OK, EXIT_USAGE
 
 HELP_ARGS = ("-h", "-?", "--help", "-help", "--helpshort", "-helpshort")
@@ -47,9 +47,7 @@ def run(main, help_text=None):
         except UnicodeDecodeError as e:  # absl reads a --flagfile as UTF-8 text
             given = [a.split("=", 1)[-1] for a in argv if a.startswith("--flagfile")]
             print(
-                f"{prog}: error: --flagfile {', '.join(given)}: not UTF-8 text (byte {e.start}: "
-                f"{e.reason}); save it as plain UTF-8 text",
-                file=sys.stderr,
+                f"{prog}: error: --flagfile {', '.join(given)}: {not_utf8_text(e)}", file=sys.stderr
             )
             sys.exit(EXIT_USAGE)
         except SystemExit as e:
@@ -66,20 +64,29 @@ def run(main, help_text=None):
             sys.exit(EXIT_USAGE)
         try:
             sys.exit(main())
-        except UserError as e:
-            print(f"{prog}: error: {_one_line(e)}", file=sys.stderr)
-            sys.exit(e.exit_code)
         except Exception as e:
-            if not is_disk_full(e):
+            known = known_error(e)
+            if known is None:
                 raise
-            err = disk_full_error(e)
-            print(f"{prog}: error: {err}", file=sys.stderr)
-            sys.exit(err.exit_code)
+            message, code = known
+            print(f"{prog}: error: {message}", file=sys.stderr)
+            sys.exit(code)
 
     try:
         app.run(checked_main, argv=_with_long_help(sys.argv), flags_parser=parse_flags)
     except SystemExit as e:
         exit_fast(e.code)
+
+
+def known_error(exc):
+    """(one-line message, exit code) for an error that ends a run without a traceback: a
+    UserError, or a full disk met outside our own writers; None for anything else (a bug)."""
+    if isinstance(exc, UserError):
+        return _one_line(exc), exc.exit_code
+    if is_disk_full(exc):
+        err = disk_full_error(exc)
+        return _one_line(err), err.exit_code
+    return None
 
 
 def exit_fast(code):

@@ -1,8 +1,8 @@
 """Errors that end train.py (and sweep.py, report.py) with one line and a documented exit code.
 
 cli.run prints `prog: error: <message>` and exits with the exception's `exit_code`; no traceback.
-Every class here is a UserError, so code that only knows UserError (the sweep worker) still
-reports them as one line.
+Every class here is a UserError, so code that only knows UserError (cli.known_error, which the
+sweep worker uses too) still reports them as one line.
 """
 
 import errno
@@ -19,6 +19,11 @@ class UserError(Exception):
     """Bad input (a flag, a data file, a device, a run directory): say what and how to fix it."""
 
     exit_code = EXIT_USAGE
+
+
+def not_utf8_text(error):
+    """What a UnicodeDecodeError from absl's reading of a flagfile means, and what to do."""
+    return f"not UTF-8 text (byte {error.start}: {error.reason}); save it as plain UTF-8 text"
 
 
 class RunDirBusy(UserError):

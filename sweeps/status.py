@@ -53,17 +53,17 @@ def _tail(path, size=65536):
         return []
 
 
-def one_line(error):
-    text = " ".join(str(error).split())
-    return text if len(text) <= 200 else text[:197] + "..."
+def _clip(text, size=300):
+    """`text` as one line of at most `size` characters (the tables' error column)."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= size else text[: size - 3] + "..."
 
 
 def last_error_line(lines):
     """The last line that reads like an error, else the last line; at most 300 characters."""
     lines = [ln.strip() for ln in lines if ln.strip() and not SLURM_EXIT.search(ln)]
     errors = [ln for ln in lines if ERROR.search(ln) and not ln.startswith("Traceback")]
-    line = (errors or lines or [""])[-1]
-    return line if len(line) <= 300 else line[:297] + "..."
+    return _clip((errors or lines or [""])[-1])
 
 
 def outcome(out_dir, name):
@@ -74,7 +74,7 @@ def outcome(out_dir, name):
     except (OSError, ValueError) as e:
         metrics = None
         if os.path.exists(path):
-            unreadable = f"runs/{name}/metrics.json is unreadable ({one_line(e)})"
+            unreadable = _clip(f"runs/{name}/metrics.json is unreadable ({e})")
     try:
         rec = rundir.read_json(_path(out_dir, name))
     except (OSError, ValueError):

@@ -6,7 +6,7 @@ import json
 from absl import flags
 
 import options
-from errors import UserError
+from errors import UserError, not_utf8_text
 
 # The sweep sets these on every run; a config, --train_flag or --grid may not (why, to say so).
 OWNED = {
@@ -37,16 +37,8 @@ def parse_flags(args, where):
     except flags.Error as e:
         raise UserError(f"{where}: {one_line(e)}") from e
     except UnicodeDecodeError as e:  # absl reads flagfiles as UTF-8 text
-        raise UserError(f"{where}: {not_text(e)}") from e
+        raise UserError(f"{where}: a flagfile is {not_utf8_text(e)}") from e
     return fv
-
-
-def not_text(error):
-    """What a UnicodeDecodeError from reading a flagfile means, and what to do."""
-    return (
-        f"a flagfile is not UTF-8 text (byte {error.start}: {error.reason}); "
-        "save it as plain UTF-8 text"
-    )
 
 
 def parse(args, where):

@@ -69,7 +69,7 @@ def _say(line):
 
 
 def run_one(train, spec):
-    from errors import UserError
+    import cli
 
     with output_to(spec["log"]):
         FLAGS.unparse_flags()
@@ -83,24 +83,19 @@ def run_one(train, spec):
         if code is None:
             try:
                 code = train.main()
-            except UserError as e:
-                _say(f"train.py: error: {e}")
-                code = e.exit_code  # 2, or e.g. 74 for a file that could not be written
             except Stopped as e:  # nothing is half-written: files are written atomically
                 _say(f"train.py: {e} received outside training; rerun the sweep")
                 code = EXIT_PREEMPTED
             except Exception as e:  # a bug in one run must not take the other runs down
-                if not is_disk_full(e):
+                known = cli.known_error(e)  # as train.py says it: one line and its exit code
+                if known is None:
                     import traceback
 
                     traceback.print_exc()
-                    code = 1
-                else:  # as train.py says it: one line, exit 74, the last good checkpoint
-                    import cli
-
-                    err = cli.disk_full_error(e)
-                    _say(f"train.py: error: {err}")
-                    code = err.exit_code
+                    code = EXIT_ERROR
+                else:
+                    message, code = known
+                    _say(f"train.py: error: {message}")
             finally:  # a run that raised must not keep its directory locked for the next ones
                 from runs import rundir
 
