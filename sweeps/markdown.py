@@ -16,6 +16,11 @@ def formatter(metric):
     return (lambda v: f"{v:.4g}"), (lambda d: f"{d:+.3g}"), ""
 
 
+def _sig3(v):
+    """3 significant digits, trailing zeros kept: "10.0" beside "2.81", not "10"."""
+    return f"{v:#.3g}".rstrip(".")
+
+
 def _num(fmt, v):
     return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else fmt(v)
 
@@ -89,7 +94,7 @@ def variant_table(rows, metric):
             f"{_num(fmt, r['std'])} | [{_num(fmt, r['ci_low'])}, {_num(fmt, r['ci_high'])}] | "
             f"{per_seed or '–'} | {r['finished']} / {r['runs']} | "
             f"{_num(lambda v: f'{v:.3f}', r['reg_layers_sparsity_mean'])} | "
-            f"{_num(lambda v: f'{v:.3g}', r['reg_layers_l2_norm_mean'])} |"
+            f"{_num(_sig3, r['reg_layers_l2_norm_mean'])} |"
         )
     return [*lines, ""]
 

@@ -115,15 +115,30 @@ def plan(config_patterns, seeds, runs_dir, extra_args=(), grid=()):
     # Settings every variant has (e.g. the tutorial configs' --validate_on=test) are protocol.
     common = set.intersection(*[set(p["own"]) for p in planned]) if len(planned) > 1 else set()
     varying = [n for n in order if len({repr(p["ident"].get(n)) for p in planned}) > 1]
-    variants = []
-    for p in planned:
-        grid_items = [labels.setting(flag, p["ident"][flag]) for flag, _ in p["point"]]
-        own = [s for s in p["own"] if s not in common] or [
-            # nothing of its own sets it apart: its values of the flags that vary, if any
+
+    def values_of(p, names):  # its settings of these varying flags, where they do something
+        return [
             labels.setting(n, p["ident"][n])
             for n in varying
-            if n in p["ident"] and n not in p["idle"] and n not in grid_names
+            if n in names and n in p["ident"] and n not in p["idle"] and n not in grid_names
         ]
+
+    # Nothing of its own sets a variant apart: its values of the flags that vary, if any.
+    owns = [[s for s in p["own"] if s not in common] or values_of(p, varying) for p in planned]
+    # A config's '# label:' says what it is, not the values a generated label beside it names
+    # ("validate_on=val" next to "model1: none"): it gets its own values of those flags too.
+    named = {
+        n
+        for p, own in zip(planned, owns, strict=True)
+        if not p["file_label"]
+        for n in varying
+        if n in p["ident"] and labels.setting(n, p["ident"][n]) in own
+    }
+    variants = []
+    for p, own in zip(planned, owns, strict=True):
+        grid_items = [labels.setting(flag, p["ident"][flag]) for flag, _ in p["point"]]
+        if p["file_label"]:
+            grid_items = values_of(p, named) + grid_items
         variants.append(
             Variant(
                 name=p["name"],

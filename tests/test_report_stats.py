@@ -222,6 +222,7 @@ def test_report_on_a_made_up_sweep_equals_hand_computation(made_up):
     assert "beyond seed noise (Holm-adjusted p < 0.05): `better` (+4.5 points, better)" in md
     assert "| same_s7 | 7 | failed | 2 | `logs/same_s7.log`: train.py: error: --layers" in md
     assert "rliable" in md and "Holm" in md
+    assert "| 8 / 8 | 0.100 | 10.0 |" in md  # the norm to 3 significant digits, not "10"
     for name in ("test_accuracy.png", "curves_val_accuracy.png", "curves_train_data_loss.png"):
         height, width, _ = png_shape(made_up / name)
         assert width == 1000 and height >= 300

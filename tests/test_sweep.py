@@ -186,7 +186,8 @@ def test_grid_expansion_names_labels_and_hashes(tmp_path):
     # Generated: what the config gives or changes, less what every variant has (reg=l2: the
     # protocol's) and --train_flag (epochs: protocol too); grid values last.
     assert first.label == "batch_size=32, l2=0, learning_rate=0.01"
-    assert variants[4].label == "my L2 variant, l2=0, learning_rate=0.01"
+    # A '# label:' beside generated ones also gives its value of the flags they name.
+    assert variants[4].label == "my L2 variant, batch_size=128, l2=0, learning_rate=0.01"
     assert len({v.config_hash for v in variants}) == 8
     # A '# label:' that may describe a value the grid overrides gives way to a generated one.
     c = write_cfg(tmp_path / "c.cfg", "# label: L2 0.01", "--reg=l2", "--l2=0.01")
@@ -225,12 +226,19 @@ def test_labels_and_protocol_when_train_flags_override_the_configs(tmp_path):
     defaults = summary["shared_defaults"]
     assert "l2=0.01" in defaults and "dataset=iris" in defaults
     assert not [s for s in defaults if s.split("=")[0] in ("val_fraction", "l1", "dropout_rate")]
-    # With a validation split in some variant, its fraction is protocol again; a variant with
-    # nothing that sets it apart is named by its config.
+    # With a validation split in some variant, its fraction is protocol again. A variant with
+    # nothing of its own that sets it apart is labelled by its values of the flags that vary,
+    # and a '# label:' beside it gets its own value of those too: the difference reads on both.
     val = write_cfg(tmp_path / "val.cfg", "--reg=none")
     variants, _ = sweep_plan.plan(["configs/model1.cfg", val], 1, tmp_path / "runs")
     assert "val_fraction=0.2" in sweep_plan.settings_summary(variants)["shared_defaults"]
-    assert [v.label for v in variants] == ["model1: none", "validate_on=val"]
+    assert [v.label for v in variants] == ["model1: none, validate_on=test", "validate_on=val"]
+    # Labels of configs only (the tutorial's study) stay as their files give them.
+    variants, _ = sweep_plan.plan(["configs/model1.cfg", "configs/model9.cfg"], 1, tmp_path / "r")
+    assert [v.label for v in variants] == [
+        "model1: none",
+        "model9: BatchNorm, second layer (batch 32)",
+    ]
     # Two variants that train the same flags are one variant twice: refused.
     same = write_cfg(tmp_path / "same.cfg", "--reg=none")
     with pytest.raises(UserError, match="variants val and same train the same flags"):
