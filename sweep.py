@@ -29,10 +29,12 @@ import time
 from absl import flags, logging
 
 import cli
-from cluster import preemption
+from cluster import preemption, tf_runtime
 from errors import UserError
 from runs.exit_codes import EXIT_PREEMPTED
 from sweeps import MAX_SEEDS, executors, manifest, status
+
+tf_runtime.never_plots()  # report.py plots; the plan's Keras loads without matplotlib (~0.4 s)
 
 flags.DEFINE_list("configs", ["configs/model*.cfg"], "Flagfiles (globs allowed): the variants.")
 flags.DEFINE_integer("seeds", 5, f"Seeds per variant: 0..seeds-1 (1 to {MAX_SEEDS}).")

@@ -17,6 +17,10 @@ from cluster.preemption import exit_quietly_outside_training  # noqa: E402
 
 exit_quietly_outside_training("train.py")  # Ctrl-C during the imports: one line, no traceback
 
+from cluster.tf_runtime import never_plots  # noqa: E402
+
+never_plots()  # so Keras loads without matplotlib (~0.4 s a process)
+
 import sys  # noqa: E402
 import time  # noqa: E402
 

@@ -8,7 +8,8 @@ layer's MatMul (fused with its bias and activation, as TensorFlow compiles a Ker
 tf.function) into one batched matmul over [seeds, batch, features]. This checks, for the
 tutorial MLP's layer shapes (train batch 120, validation 30; forward and the two backward
 products), whether a batched product gives each seed bitwise what its own layer gives, and times
-both. One thread, as a sweep worker runs. Exit 0 either way: it measures, it does not judge.
+both. One thread per pool by default, as a sweep worker runs (TF_NUM_INTRAOP_THREADS and
+TF_NUM_INTEROP_THREADS override it). Exit 0 either way: it measures, it does not judge.
 """
 
 import argparse
@@ -16,17 +17,11 @@ import os
 import sys
 import time
 
+import numpy as np
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
-os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
-
-import numpy as np  # noqa: E402
-
-from cluster.tf_runtime import import_tensorflow  # noqa: E402
-
-tf = import_tensorflow()
-import keras  # noqa: E402
+tf = keras = None  # imported once the arguments are good (main)
 
 WIDTHS = (4, 512, 256, 128, 64, 32, 3)  # the tutorial MLP (--hidden's default, 3 classes)
 
@@ -94,14 +89,25 @@ def compare(seeds, rows, repeats, rng):
 
 
 def main():
+    global tf, keras
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=200)
     args = parser.parse_args()
     if args.seeds < 2 or args.repeats < 1:
         parser.error("--seeds must be >= 2 and --repeats >= 1")
+    threads = [os.environ.setdefault(f"TF_NUM_{p}_THREADS", "1") for p in ("INTRAOP", "INTEROP")]
+    from cluster.tf_runtime import import_tensorflow
+
+    tf = import_tensorflow()
+    import keras
+
+    tf.get_logger().setLevel("ERROR")  # one tf.function per layer: no retracing advice
     onednn = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1 (default)")
-    print(f"TF {tf.__version__}, TF_ENABLE_ONEDNN_OPTS={onednn}, {args.seeds} seeds, 1 thread")
+    print(
+        f"TF {tf.__version__}, TF_ENABLE_ONEDNN_OPTS={onednn}, {args.seeds} seeds, "
+        f"intra-op threads {threads[0]}, inter-op threads {threads[1]}"
+    )
     rng = np.random.default_rng(0)
     for rows in (120, 30):  # the train batch (full IRIS train split) and the validation pass
         print(f"batch {rows}:")

@@ -59,13 +59,23 @@ def import_tensorflow():
     return sys.modules["tensorflow"]
 
 
+_never_plots = False
+
+
+def never_plots():
+    """Declares that this process never plots (train.py, sweep.py and its workers): Keras then
+    loads without matplotlib. A notebook or report.py, which may use Keras's plotting helpers,
+    does not call this and gets Keras as usual."""
+    global _never_plots
+    _never_plots = True
+
+
 @contextlib.contextmanager
 def _without_matplotlib():
     """Keras imports matplotlib.pyplot at start (~0.4 s of the ~4.5 s import, measured) for its
-    image-plotting helpers, which no process of ours calls; it skips them when the import fails.
-    So matplotlib looks absent while Keras loads, and is importable again right after (report.py
-    plots with it)."""
-    if "matplotlib" in sys.modules:  # already loaded: nothing to save
+    image-plotting helpers, and leaves them unset when that import fails. In a process that
+    never plots, matplotlib looks absent while Keras loads; it is importable again right after."""
+    if not _never_plots or "matplotlib" in sys.modules:  # wanted, or already loaded
         yield
         return
     sys.modules["matplotlib"] = None  # makes `import matplotlib...` raise ImportError

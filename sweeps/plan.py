@@ -123,26 +123,39 @@ def plan(config_patterns, seeds, runs_dir, extra_args=(), grid=()):
             if n in names and n in p["ident"] and n not in p["idle"] and n not in grid_names
         ]
 
+    def shown(p, settings):  # the varying flags these settings of p give
+        return {
+            n for n in varying if n in p["ident"] and labels.setting(n, p["ident"][n]) in settings
+        }
+
     # Nothing of its own sets a variant apart: its values of the flags that vary, if any.
     owns = [[s for s in p["own"] if s not in common] or values_of(p, varying) for p in planned]
-    # A config's '# label:' says what it is, not the values a generated label beside it names
-    # ("validate_on=val" next to "model1: none"): it gets its own values of those flags too.
-    named = {
-        n
-        for p, own in zip(planned, owns, strict=True)
-        if not p["file_label"]
-        for n in varying
-        if n in p["ident"] and labels.setting(n, p["ident"][n]) in own
-    }
-    variants = []
-    for p, own in zip(planned, owns, strict=True):
+    # A config's '# label:' says what it is, not which settings tell it from a generated label
+    # beside it ("model1: none" next to "validate_on=val"): it gets its own varying settings and
+    # its values of the flags the generated labels name, so a difference reads on both sides.
+    named = set().union(
+        *[shown(p, own) for p, own in zip(planned, owns, strict=True) if not p["file_label"]]
+    )
+
+    def label_of(p, own, spelled_out):
         grid_items = [labels.setting(flag, p["ident"][flag]) for flag, _ in p["point"]]
-        if p["file_label"]:
-            grid_items = values_of(p, named) + grid_items
+        if p["file_label"] and spelled_out:
+            grid_items = values_of(p, shown(p, own) | named) + grid_items
+        return labels.label(p["file_label"], own, grid_items, p["name"])
+
+    mixed = any(not p["file_label"] for p in planned)
+    texts = [label_of(p, own, mixed) for p, own in zip(planned, owns, strict=True)]
+    same_text = {t for t in texts if texts.count(t) > 1}  # '# label:' lines that say the same
+    texts = [
+        label_of(p, own, True) if t in same_text else t
+        for p, own, t in zip(planned, owns, texts, strict=True)
+    ]
+    variants = []
+    for p, text in zip(planned, texts, strict=True):
         variants.append(
             Variant(
                 name=p["name"],
-                label=labels.label(p["file_label"], own, grid_items, p["name"]),
+                label=text,
                 flagfile=p["path"],
                 grid=p["point"],
                 identity=p["ident"],

@@ -233,6 +233,20 @@ def test_labels_and_protocol_when_train_flags_override_the_configs(tmp_path):
     variants, _ = sweep_plan.plan(["configs/model1.cfg", val], 1, tmp_path / "runs")
     assert "val_fraction=0.2" in sweep_plan.settings_summary(variants)["shared_defaults"]
     assert [v.label for v in variants] == ["model1: none, validate_on=test", "validate_on=val"]
+    # Beside a third config, the two 'reg=none' variants still read apart: model1's label gives
+    # its own varying setting (validate_on=test; the generated label's default is val).
+    l1 = "configs/model2.cfg"
+    variants, _ = sweep_plan.plan(["configs/model1.cfg", l1, val], 1, tmp_path / "runs")
+    assert [v.label for v in variants] == [
+        "model1: none, validate_on=test, reg=none",
+        "model2: L1 0.01, first layer, validate_on=test, reg=l1",
+        "reg=none",
+    ]
+    # Two '# label:' lines that say the same get the settings that tell them apart.
+    x1 = write_cfg(tmp_path / "x1.cfg", "# label: X", "--batch_size=32", "--learning_rate=0.1")
+    x2 = write_cfg(tmp_path / "x2.cfg", "# label: X", "--batch_size=32")
+    variants, _ = sweep_plan.plan([x1, x2], 1, tmp_path / "runs")
+    assert [v.label for v in variants] == ["X, learning_rate=0.1", "X, learning_rate=0.01"]
     # Labels of configs only (the tutorial's study) stay as their files give them.
     variants, _ = sweep_plan.plan(["configs/model1.cfg", "configs/model9.cfg"], 1, tmp_path / "r")
     assert [v.label for v in variants] == [
