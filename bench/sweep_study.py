@@ -27,15 +27,25 @@ CONFIGS = "configs/model*.cfg"
 MARKER = ".sweep_study"  # what this benchmark leaves in --out: it may empty that directory again
 
 
-def fresh(out):
-    """Empties `out` for a fresh sweep (nothing to skip); refuses a directory it did not make."""
+def error(message):
+    print(f"sweep_study.py: error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def check_out(out):
+    """Refuses an --out this benchmark may not empty: anything but a new directory or one it
+    wrote (its marker inside)."""
+    if os.path.islink(out) or (os.path.exists(out) and not os.path.isdir(out)):
+        error(f"--out={out} is not a directory (a file or a link): pass a new directory")
     if os.path.isdir(out) and os.listdir(out) and not os.path.exists(os.path.join(out, MARKER)):
-        print(
-            f"sweep_study.py: error: --out={out} holds something this benchmark did not write "
-            f"(no {MARKER} in it), and each measurement empties --out: pass a new directory",
-            file=sys.stderr,
+        error(
+            f"--out={out} holds something this benchmark did not write (no {MARKER} in it), "
+            "and each measurement empties --out: pass a new directory"
         )
-        sys.exit(2)
+
+
+def fresh(out):
+    """Empties `out` for a fresh sweep: nothing to skip."""
     if os.path.exists(out):
         shutil.rmtree(out)
     os.makedirs(out)
@@ -48,8 +58,10 @@ def study(seeds, out, extra=()):
     cmd = [sys.executable, "sweep.py", f"--configs={CONFIGS}", f"--seeds={seeds}", *extra]
     proc = subprocess.run([*cmd, f"--out={out}"], cwd=ROOT, capture_output=True, text=True)
     if proc.returncode:
-        lines = proc.stderr.strip().splitlines() or ["(no output)"]
-        sys.exit(f"sweep_study.py: the sweep failed (exit {proc.returncode}): {lines[-1]}")
+        # Bad input: the error line ends stderr. Runs that failed (exit 1): the summary, stdout.
+        text = proc.stdout if proc.returncode == 1 and proc.stdout.strip() else proc.stderr
+        last = (text.strip().splitlines() or ["(no output)"])[-1]
+        sys.exit(f"sweep_study.py: the sweep failed (exit {proc.returncode}): {last}")
     return time.time() - start
 
 
@@ -72,7 +84,10 @@ def main():
     )
     parser.add_argument("--out", default=os.path.join(ROOT, "sweeps_out", "bench"))
     args = parser.parse_args()
+    if not 1 <= args.seeds <= 1000:
+        error("--seeds must be in 1..1000")
     out = os.path.abspath(args.out)  # sweep.py runs in the repository root
+    check_out(out)
     configs = len(glob.glob(os.path.join(ROOT, CONFIGS)))
     measured = [(args.seeds, "")] + ([(20, "")] if args.twenty else [])
     measured += [(args.seeds, "--log_every=0")] if args.bare else []
@@ -90,4 +105,7 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:
+        sys.exit("sweep_study.py: interrupted; --out holds the interrupted sweep")

@@ -21,7 +21,8 @@ def value_text(value):
     if isinstance(value, list | tuple):
         return ",".join(value_text(v) for v in value)
     if isinstance(value, float):
-        return f"{value:g}"
+        short = f"{value:g}"
+        return short if float(short) == value else repr(value)  # never two values as one
     return str(value)
 
 

@@ -79,12 +79,11 @@ def plan(config_patterns, seeds, runs_dir, extra_args=(), grid=()):
     probe = targs.fresh()
     extra_names = {targs.flag_name(a, probe) for a in extra_args}
     grid_names = {name for name, _ in grid}
+    overrides = extra_names | grid_names
     planned = []
     for path in paths:
         stem = _slug(os.path.splitext(os.path.basename(path))[0])
-        file_label = labels.from_flagfile(path)
-        if file_flags[path] & (extra_names | grid_names):
-            file_label = None  # it may describe a value the sweep overrides: generate one
+        label_line = labels.from_flagfile(path)
         for point in itertools.product(*[[(name, v) for v in vals] for name, vals in grid]):
             name = "_".join([stem] + [f"{flag}-{_slug(v)}" for flag, v in point])
             if name in (p["name"] for p in planned):
@@ -98,7 +97,10 @@ def plan(config_patterns, seeds, runs_dir, extra_args=(), grid=()):
             given = {f for f in fv if fv[f].present}
             ident = targs.identity(cfg)
             idle = options.idle_flags(cfg.values)
-            own = labels.settings(ident, defaults, order, given, extra_names | grid_names)
+            # The label line may describe a value the sweep overrides ("L1 0.01", or "first
+            # layer" under --train_flag=--all_layers): a generated label says it instead.
+            placement = overrides & set(options.GROUPS["regularizers"])
+            file_label = None if file_flags[path] & overrides or placement else label_line
             planned.append(
                 dict(
                     name=name,
@@ -108,13 +110,13 @@ def plan(config_patterns, seeds, runs_dir, extra_args=(), grid=()):
                     ident=ident,
                     given=given,
                     idle=idle,
-                    own=own,
                     file_label=file_label,
                 )
             )
-    # Settings every variant has (e.g. the tutorial configs' --validate_on=test) are protocol.
-    common = set.intersection(*[set(p["own"]) for p in planned]) if len(planned) > 1 else set()
+    # Settings every variant has (e.g. the tutorial configs' --validate_on=test) are protocol:
+    # labels give the flags that vary, and a grid flag only with more than one value.
     varying = [n for n in order if len({repr(p["ident"].get(n)) for p in planned}) > 1]
+    same_everywhere = set(order) - set(varying)
 
     def values_of(p, names):  # its settings of these varying flags, where they do something
         return [
@@ -128,8 +130,13 @@ def plan(config_patterns, seeds, runs_dir, extra_args=(), grid=()):
             n for n in varying if n in p["ident"] and labels.setting(n, p["ident"][n]) in settings
         }
 
-    # Nothing of its own sets a variant apart: its values of the flags that vary, if any.
-    owns = [[s for s in p["own"] if s not in common] or values_of(p, varying) for p in planned]
+    # Its own settings (given, or not train.py's default) of the flags that vary; with none, its
+    # values of those flags.
+    owns = [
+        labels.settings(p["ident"], defaults, order, p["given"], overrides | same_everywhere)
+        or values_of(p, varying)
+        for p in planned
+    ]
     # A config's '# label:' says what it is, not which settings tell it from a generated label
     # beside it ("model1: none" next to "validate_on=val"): it gets its own varying settings and
     # its values of the flags the generated labels name, so a difference reads on both sides.
@@ -138,7 +145,7 @@ def plan(config_patterns, seeds, runs_dir, extra_args=(), grid=()):
     )
 
     def label_of(p, own, spelled_out):
-        grid_items = [labels.setting(flag, p["ident"][flag]) for flag, _ in p["point"]]
+        grid_items = [labels.setting(f, p["ident"][f]) for f, _ in p["point"] if f in varying]
         if p["file_label"] and spelled_out:
             grid_items = values_of(p, shown(p, own) | named) + grid_items
         return labels.label(p["file_label"], own, grid_items, p["name"])
@@ -149,6 +156,11 @@ def plan(config_patterns, seeds, runs_dir, extra_args=(), grid=()):
     texts = [
         label_of(p, own, True) if t in same_text else t
         for p, own, t in zip(planned, owns, texts, strict=True)
+    ]
+    # Still the same (a '# label:' line that spells another's settings): the config's name.
+    texts = [
+        f"{t} ({p['name']})" if texts.count(t) > 1 else t
+        for p, t in zip(planned, texts, strict=True)
     ]
     variants = []
     for p, text in zip(planned, texts, strict=True):

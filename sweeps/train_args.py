@@ -100,6 +100,11 @@ def parse_grid(specs, extra):
         if name not in fv:
             raise UserError(f"--grid={spec}: train.py has no flag --{name}")
         check_not_owned(name, f"--grid={spec}")
+        if name in options.RESUME_INSENSITIVE:
+            raise UserError(
+                f"--grid={spec}: --{name} does not change what a run trains, so its values "
+                f"would train the same variant; give it to every run with --train_flag"
+            )
         if name in extra_names:
             raise UserError(f"--{name} is both a --grid flag and a --train_flag: give it once")
         if name in (g for g, _ in grid):

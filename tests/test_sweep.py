@@ -247,6 +247,42 @@ def test_labels_and_protocol_when_train_flags_override_the_configs(tmp_path):
     x2 = write_cfg(tmp_path / "x2.cfg", "# label: X", "--batch_size=32")
     variants, _ = sweep_plan.plan([x1, x2], 1, tmp_path / "runs")
     assert [v.label for v in variants] == ["X, learning_rate=0.1", "X, learning_rate=0.01"]
+    # A setting every variant has is protocol even where one config spells out the default.
+    e1 = write_cfg(tmp_path / "e1.cfg", "--epochs=350", "--reg=l2", "--l2=0.02")
+    e2 = write_cfg(tmp_path / "e2.cfg", "--reg=l1", "--l1=0.02")
+    variants, _ = sweep_plan.plan([e1, e2], 1, tmp_path / "runs")
+    assert [v.label for v in variants] == ["reg=l2, l2=0.02", "reg=l1, l1=0.02"]
+    # Values never print alike (0.010000001 is not "0.01"); labels that still read the same get
+    # their variant's name; a one-value grid is protocol, not label.
+    grid = targs.parse_grid(["l2=0.01,0.010000001"], [])
+    variants, _ = sweep_plan.plan(["configs/model5.cfg"], 1, tmp_path / "runs", [], grid)
+    assert [v.label for v in variants] == ["l2=0.01", "l2=0.010000001"]
+    x3 = write_cfg(
+        tmp_path / "x3.cfg",
+        "# label: X, learning_rate=0.01",
+        "--batch_size=32",
+        "--learning_rate=0.02",
+    )
+    variants, _ = sweep_plan.plan([x1, x2, x3], 1, tmp_path / "runs")
+    assert [v.label for v in variants] == [
+        "X, learning_rate=0.1",
+        "X, learning_rate=0.01 (x2)",
+        "X, learning_rate=0.01 (x3)",
+    ]
+    grid = targs.parse_grid(["learning_rate=0.05"], [])
+    variants, _ = sweep_plan.plan(["configs/model5.cfg"], 1, tmp_path / "runs", [], grid)
+    assert [v.label for v in variants] == ["model5: L2 0.01, first layer"]
+    # A --train_flag or --grid that places the regularizers elsewhere makes a '# label:' line
+    # ("first layer") give way.
+    cfgs = ["configs/model2.cfg", "configs/model5.cfg"]
+    variants, _ = sweep_plan.plan(cfgs, 1, tmp_path / "runs", ["--all_layers"])
+    assert [v.label for v in variants] == ["reg=l1", "reg=l2"]
+    grid = targs.parse_grid(["layers=0,2"], [])
+    variants, _ = sweep_plan.plan(cfgs[:1], 1, tmp_path / "runs", [], grid)
+    assert [v.label for v in variants] == ["layers=0", "layers=2"]
+    # A grid over a flag that trains nothing different is refused.
+    with pytest.raises(UserError, match="--log_every does not change what a run trains"):
+        targs.parse_grid(["log_every=0,1"], [])
     # Labels of configs only (the tutorial's study) stay as their files give them.
     variants, _ = sweep_plan.plan(["configs/model1.cfg", "configs/model9.cfg"], 1, tmp_path / "r")
     assert [v.label for v in variants] == [
