@@ -7,9 +7,8 @@ import numpy as np
 import tensorflow as tf
 from tensorboard.plugins.hparams import api as hp
 
-import regularizers
-
-# The final metrics listed as HParams columns (written to the run root at the end).
+# The final metrics listed as HParams columns (written to the run root at the end); the
+# flags listed beside them are those whose records say hparam=True.
 HPARAM_METRICS = (
     "final/val_accuracy",
     "final/test_accuracy",
@@ -17,28 +16,6 @@ HPARAM_METRICS = (
     "final/test_mse",
     "final/train_accuracy",
     "final/generalization_gap",
-)
-
-HPARAMS = (
-    "dataset",
-    "model",
-    "reg",
-    "all_layers",
-    "layers",
-    "regularizer",
-    "optimizer",
-    "learning_rate",
-    "batch_size",
-    "epochs",
-    "seed",
-    "hidden",
-    "mixed_precision",
-    "validate_on",
-    "val_fraction",
-    "train_size",
-    "label_noise",
-    "lr_schedule",
-    "early_stopping_patience",
 )
 
 
@@ -156,7 +133,9 @@ def _hparam_value(value):
 
 def write_run_info(writers, cfg):
     """HParams (session start) and the full configuration as a text table, at step 0."""
-    names = HPARAMS + tuple(p.name for _, p in regularizers.all_params())  # their strengths
+    import options
+
+    names = options.hparam_names()
     values = {k: _hparam_value(cfg.values[k]) for k in names}
     rows = "\n".join(f"| {k} | {_hparam_value(v)} |" for k, v in sorted(cfg.values.items()))
     with writers.root.as_default():

@@ -156,6 +156,9 @@ class Regularizer:
     # finalize() replaces the weights the run ends with (EMA): early stopping's restored best
     # weights would be overwritten, so the two are refused together.
     finalizes_weights: ClassVar[bool] = False
+    # optimizer_options() gives the optimizer its decoupled weight decay (what
+    # --optimizer=adamw needs).
+    decoupled_weight_decay: ClassVar[bool] = False
     # Extra per-epoch history columns (also TensorBoard tags), valued by epoch_values().
     epoch_columns: ClassVar[tuple] = ()
 
