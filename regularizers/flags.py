@@ -114,7 +114,7 @@ RECORDS = (
     ),
 )
 
-_KINDS = {"float": "float", "int": "integer", "bool": "bool", "enum": "enum"}
+_KINDS = {"float": "float", "int": "integer", "bool": "bool", "enum": "enum", "list": "list"}
 
 
 def param_record(reg_name, p):
@@ -128,19 +128,23 @@ def param_record(reg_name, p):
                 return False
         return p.valid(value)
 
-    listed = p.kind == "float_list"
+    numbers = p.kind == "float_list"
+    if numbers:
+        default = [f"{v:g}" for v in p.default]
+    else:
+        default = list(p.default) if p.kind == "list" else p.default
     return _flag(
         p.name,
-        [f"{v:g}" for v in p.default] if listed else p.default,
+        default,
         p.help,
-        kind="list" if listed else _KINDS[p.kind],
+        kind="list" if numbers else _KINDS[p.kind],
         choices=tuple(p.choices),
         check=ok,
         message=p.message,
         applies=lambda values: reg_name in active_names(values),
         idle_why=f"--reg has no {reg_name}",
         hparam=True,
-        normalize=(lambda value, values: [float(v) for v in value]) if listed else None,
+        normalize=(lambda value, values: [float(v) for v in value]) if numbers else None,
         param_of=reg_name,
     )
 
