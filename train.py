@@ -165,12 +165,12 @@ def conclude(trainer, dataset, outcome, active, place, cfg):
     if outcome.status == "finished":  # an interrupted or diverged run never sees the test split
         finalized = False  # a regularizer replaced the weights: no history row evaluated them
         if trainer.early_stopping:
-            row = trainer.restore_best_weights() - 1
+            row = trainer.early_stopping.restore_best_weights() - 1
         for reg in active:
             finalized = bool(reg.finalize(trainer.model, trainer.optimizer)) or finalized
         if finalized:  # validation numbers of the weights the run ends with, too
             val = trainer.evaluate(dataset.val, "val")
-        restored = trainer.early_stopping or finalized
+        restored = trainer.early_stopping is not None or finalized
         test = final_test_metrics(trainer, dataset, row, restored=restored)
     return {
         "status": outcome.status,

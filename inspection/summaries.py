@@ -7,6 +7,7 @@ import numpy as np
 import tensorflow as tf
 from tensorboard.plugins.hparams import api as hp
 
+import framework_internals
 import regularizers
 
 # The final metrics listed as HParams columns (written to the run root at the end).
@@ -89,12 +90,7 @@ def _reopen(writer, logdir):
     """Points a closed file writer at `logdir` under the same resource handle: graphs that
     captured the handle write there. (TF's API has no such call: closing deletes the resource,
     and creating it again under the same handle is what create_file_writer's init op does.)"""
-    from tensorflow.python.ops import gen_summary_ops
-
-    gen_summary_ops.create_summary_file_writer(
-        writer._resource, logdir=logdir, filename_suffix=".v2", **_QUEUE
-    )
-    writer._closed = False
+    framework_internals.reopen_file_writer(writer, logdir, **_QUEUE)
 
 
 def _encode_summary(tags, field, encoded):
