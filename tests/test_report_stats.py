@@ -107,6 +107,8 @@ def test_direction_of_improvement_follows_the_metric():
 def _metrics(acc, sparsity, norm, reg_layers):
     return {
         "status": "finished",
+        "epochs": 2,
+        "epochs_completed": 2,
         "best_epoch": 2,
         "final": {"test_accuracy": acc, "test_data_loss": 1 - acc, "train_accuracy": acc},
         "history": {
@@ -183,7 +185,8 @@ def report_cli(out, *args):
 def test_report_on_a_made_up_sweep_equals_hand_computation(made_up):
     proc = report_cli(made_up)
     assert proc.returncode == 0, proc.stderr
-    rows = {r["variant"]: r for r in read_csv(made_up / "results.csv")}
+    out = made_up / "report" / "test_accuracy"
+    rows = {r["variant"]: r for r in read_csv(out / "results.csv")}
     assert list(rows) == ["better", "none", "same"]
     base = np.array(BASE)
     better = base + np.array(DIFFS)
@@ -209,32 +212,39 @@ def test_report_on_a_made_up_sweep_equals_hand_computation(made_up):
     # Layer statistics: dense0 only (regularized_layers), sparsity 0.1 / norm 10.
     assert float(r["reg_layers_sparsity_mean"]) == pytest.approx(0.1)
 
-    runs = read_csv(made_up / "runs.csv")
+    runs = read_csv(out / "runs.csv")
     assert len(runs) == 24
     failed = next(x for x in runs if x["run"] == "same_s7")
     assert failed["status"] == "failed" and failed["exit_code"] == "2"
     assert "index 9 is out of range" in failed["error"]
     assert float(runs[0]["test_accuracy"]) == pytest.approx(better[0])
 
-    md = (made_up / "results.md").read_text()
+    md = (out / "results.md").read_text()
     assert "## Protocol" in md and "`test_accuracy`" in md and "higher is better" in md
     assert "Baseline**: `none`" in md and "first variant without regularization" in md
     assert "beyond seed noise (Holm-adjusted p < 0.05): `better` (+4.5 points, better)" in md
     assert "| same_s7 | 7 | failed | 2 | `logs/same_s7.log`: train.py: error: --layers" in md
     assert "rliable" in md and "Holm" in md
-    assert "| 8 / 8 | 0.100 | 10.0 |" in md  # the norm to 3 significant digits, not "10"
+    assert "| 8 / 8 | 2 [2] | 2 [2] | 0.100 | 10.0 |" in md  # norm to 3 digits, not "10"
     for name in ("test_accuracy.png", "curves_val_accuracy.png", "curves_train_data_loss.png"):
-        height, width, _ = png_shape(made_up / name)
+        height, width, _ = png_shape(out / name)
         assert width == 1000 and height >= 300
 
 
 def test_report_loss_metric_lower_is_better(made_up, tmp_path):
     proc = report_cli(made_up, "--metric=test_data_loss", "--baseline=same")
     assert proc.returncode == 0, proc.stderr
-    rows = {r["variant"]: r for r in read_csv(made_up / "results.csv")}
+    out = made_up / "report" / "test_data_loss"
+    rows = {r["variant"]: r for r in read_csv(out / "results.csv")}
     assert float(rows["better"]["diff_mean"]) == pytest.approx(-np.mean(DIFFS[:7]))
     assert float(rows["better"]["prob_improvement"]) > 0.5  # lower loss: an improvement
-    assert "lower is better" in (made_up / "results.md").read_text()
+    assert "lower is better" in (out / "results.md").read_text()
+    # Each metric's report in its own folder, whole: no figure of another metric beside it.
+    assert sorted(p.name for p in out.glob("*.png") if not p.name.startswith("curves_")) == [
+        "paired_test_data_loss.png",
+        "test_data_loss.png",
+    ]
+    assert (made_up / "report" / "test_accuracy" / "results.md").exists()
 
 
 def test_report_says_when_nothing_beats_seed_noise_and_draws_grid_paths(tmp_path):
@@ -246,8 +256,9 @@ def test_report_says_when_nothing_beats_seed_noise_and_draws_grid_paths(tmp_path
         ],
         grid={"l2": ["0", "0.001", "0.01"]},
     )
-    proc = report_cli(out)
+    proc = report_cli(out, f"--out={out}/rep")
     assert proc.returncode == 0, proc.stderr
+    out = out / "rep"
     md = (out / "results.md").read_text()
     assert "No variant differs from the baseline beyond seed noise" in md
     assert "smallest possible two-sided Wilcoxon p-value is 0.25" in md
