@@ -113,9 +113,14 @@ def curve_keys(by_variant):
     keys = sorted({k for r in done for k in r.metrics.get("history", {})})
     kept, seen = [], set()
     for key in keys:
-        hist = [r.metrics.get("history", {}).get(key) for r in done]
+        # A run without the key (no such penalty) counts as zeros: penalty_l1 of an L1 variant
+        # beside an unregularized one is the same figure as their total step penalty.
+        hist = [
+            r.metrics["history"].get(key) or [0.0] * r.metrics.get("epochs_completed", 0)
+            for r in done
+        ]
         signature = repr(hist)
-        if signature in seen or not says_something([h for h in hist if h]):
+        if signature in seen or not says_something(hist):
             continue
         seen.add(signature)
         kept.append(key)
@@ -168,6 +173,10 @@ def curves(variants, by_variant, key, path, baseline=None):
             label=f"{names}{' (baseline)' if base else ''} ({len(hist)} seeds; {span})",
         )
         ax.fill_between(epochs, mean - std, mean + std, color=colors[sig], alpha=0.15, lw=0)
+        for h in hist:  # each seed on from where the mean ends, faint: one run, not a mean
+            if len(h) > len(epochs):
+                tail = np.arange(len(epochs), len(h) + 1)
+                ax.plot(tail, h[len(epochs) - 1 :], color=colors[sig], lw=0.7, alpha=0.4)
         ax.scatter(
             [e for e, _ in stops],
             [v for _, v in stops],
@@ -181,7 +190,10 @@ def curves(variants, by_variant, key, path, baseline=None):
         note = _log_scale(ax, key, drawn)
         ax.set_xlabel("epoch")
         ax.set_ylabel(key + note)
-        ax.set_title(f"{key}: mean over seeds while all run (band: ±1 std; x: a run's last epoch)")
+        ax.set_title(
+            f"{key}: mean over seeds while all run (band: ±1 std), then each run faint to its "
+            "last epoch (x)"
+        )
         ax.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.01, 0.5))
         fig.tight_layout()
         fig.savefig(path)
