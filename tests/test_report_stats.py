@@ -273,9 +273,14 @@ def test_report_says_when_nothing_beats_seed_noise_and_draws_grid_paths(tmp_path
     [
         (["--baseline=nope"], "--baseline=nope is not a variant of this sweep; choose one of"),
         (["--metric=nope"], "--metric=nope: the runs' metrics.json 'final' has no such value"),
+        (["--out=SWEEP"], "would replace the sweep itself"),
+        (["--out=SWEEP/.."], "would replace the sweep itself"),
+        (["--out=SWEEP/sweep.json"], "is a file; name a folder for the report"),
+        (["--out=SWEEP/runs"], "holds files that are not a report; name another folder"),
     ],
 )
 def test_report_bad_input_is_one_line(made_up, args, message):
+    args = [a.replace("SWEEP", str(made_up)) for a in args]
     proc = report_cli(made_up, *args)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [f"report.py: error: {message}"] or (
