@@ -148,6 +148,7 @@ def _exit_quietly_before_the_runs(workers):
 
 def _sweep(workers, logs_dir):
     # These import train.py's options, and with them TensorFlow: only once the flags are good.
+    from sweeps import data_check
     from sweeps import plan as sweep_plan
     from sweeps import train_args as targs
 
@@ -156,6 +157,7 @@ def _sweep(workers, logs_dir):
     extra = targs.extra_flags(FLAGS.train_flags, FLAGS.train_flag)
     grid = targs.parse_grid(FLAGS.grid, extra)
     variants, runs = sweep_plan.plan(FLAGS.configs, FLAGS.seeds, runs_dir, extra, grid)
+    data_check.check(runs)  # a bad data file: one error now, not one failed run per run
     done = {r.name: sweep_plan.existing_status(runs_dir, r) for r in runs}
     todo = [r for r in runs if done[r.name] not in ("finished", "diverged")]
     if FLAGS.executor == "slurm":
