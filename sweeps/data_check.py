@@ -21,26 +21,28 @@ def _path(dataset):
 
 def check(runs):
     """Loads every CSV and scikit-learn source of `runs` once and splits it as each run will;
-    raises UserError for the first variant whose data a run would refuse. tfds sources are left
-    to the runs (loading one here would cost what a run costs)."""
+    raises UserError for the first variant whose data a run would refuse. Returns {run name:
+    its data.Dataset}. tfds sources are left to the runs (loading one here would cost what a
+    run costs)."""
     raws = {}
-    seen = set()
+    splits = {}
+    found = {}
     for run in runs:
         ident = run.identity
         if ident["dataset"].startswith("tfds:"):
             continue
         source = tuple(ident[k] for k in SOURCE)
         split = source + tuple(ident[k] for k in SPLIT)
-        if split in seen:
+        if split in splits:
+            found[run.name] = splits[split]
             continue
-        seen.add(split)
         try:
             if source not in raws:
                 raws[source] = data.load_raw(
                     _path(ident["dataset"]), label_column=ident["label_column"]
                 )
             val = ident["val_fraction"] if ident["validate_on"] == "val" else 0.0
-            data.make(
+            found[run.name] = splits[split] = data.make(
                 raws[source],
                 test_fraction=ident["test_fraction"],
                 val_fraction=val,
@@ -50,3 +52,4 @@ def check(runs):
             )
         except UserError as e:
             raise UserError(f"variant {run.variant.name}: {e} (no run was started)") from e
+    return found
