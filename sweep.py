@@ -10,8 +10,8 @@ seeds 0..--seeds-1. --train_flag=--NAME=VALUE adds one train.py flag to every ru
 taken whole (commas included); --train_flags=--a=1,--b=2 is the short form for values without
 commas. --grid=NAME=V1,V2,... crosses the train.py flag NAME's values with the configs; when a
 value itself holds commas, separate the values with ';' instead (--grid='dropout_rate=0.5;0.5,0.3').
-The sweep sets --seed, --logdir, --run_name, --flagfile and --progress itself: giving them in a
-config, --train_flag or --grid is an error. Every run's full flag list is checked with train.py's
+The sweep sets --seed, --logdir, --run_name, --flagfile, --progress and --hparams_experiment
+itself: giving them in a config, --train_flag or --grid is an error. Every run's full flag list is checked with train.py's
 own flags and validators before anything is written (--dry_run stops there and lists the runs).
 
 Run directories are <out>/runs/<variant>_<hash>_s<seed>, the hash being that of every trained
@@ -168,7 +168,7 @@ def _exit_quietly_before_the_runs(workers):
 
 def _sweep(workers, logs_dir):
     # These import train.py's options, and with them TensorFlow: only once the flags are good.
-    from sweeps import data_check, estimate
+    from sweeps import data_check, estimate, tensorboard
     from sweeps import plan as sweep_plan
     from sweeps import train_args as targs
 
@@ -196,6 +196,7 @@ def _sweep(workers, logs_dir):
         "executor": FLAGS.executor,
     }
     manifest.write(out, variants, runs, protocol)
+    tensorboard.write_view(out, variants, runs)
     logging.info(
         "%s (%s x %s): %d done, %d to run with the %s executor",
         _count(len(runs), "run"),

@@ -133,7 +133,7 @@ def restore_or_start(ckpts, resuming, writers, cfg, run_dir):
         return epoch
     ckpts.save()  # epoch 0: the rollback target before the first periodic checkpoint
     if writers:
-        write_run_info(writers, cfg)
+        write_run_info(writers, cfg, trial_id=os.path.basename(run_dir))
     logging.info("run directory: %s (new run)", run_dir)
     return 0
 
