@@ -91,6 +91,10 @@ def write_cfg(path, *lines):
             "--seeds)",
         ),
         (["--grid=nope=1,2"], "--grid=nope=1,2: train.py has no flag --nope"),
+        (
+            ["--train_flag=--nohparams_experiment"],
+            "sets --hparams_experiment, which the sweep sets itself (the sweep writes one",
+        ),
         (["--seeds=0"], "--seeds must be between 1 and 1000"),
         (["--workers=0"], "--workers must be >= 1"),
         (["--configs=configs/nope.cfg"], "config file configs/nope.cfg does not exist"),
