@@ -239,11 +239,12 @@ def test_grid_expansion_names_labels_and_hashes(tmp_path):
     assert [v.label for v in overridden] == ["l2=0", "l2=0.001"]
     for r in runs:
         assert r.name == f"{r.variant.name}_{r.variant.config_hash}_s{r.seed}"
-        assert r.args[-4:] == (
+        assert r.args[-5:] == (
             f"--seed={r.seed}",
             f"--logdir={tmp_path / 'runs'}",
             f"--run_name={r.name}",
             "--progress=lines",
+            "--nohparams_experiment",
         )
         cfg, _ = targs.parse(r.args, "test")
         assert cfg.seed == r.seed and cfg.l2 == float(dict(r.variant.grid)["l2"])
