@@ -30,6 +30,7 @@ RESUME_INSENSITIVE = (
     "cluster_timeout",
     "port_base",
     "progress",
+    "hparams_experiment",
     "data_dir",
     "flagfile",
 )
@@ -79,6 +80,7 @@ GROUPS = {
         "checkpoint_every",
         "keep_checkpoints",
         "progress",
+        "hparams_experiment",
     ],
     "devices and cluster": [
         "device",
@@ -282,6 +284,13 @@ def define_flags(fv=flags.FLAGS):
         "auto",
         ["auto", "bar", "lines"],
         "auto: a progress bar on a terminal, timestamped lines in batch jobs.",
+        **d,
+    )
+    flags.DEFINE_bool(
+        "hparams_experiment",
+        True,
+        "Write the run's HParams columns beside its values. A sweep turns it off and writes "
+        "one experiment for all its runs (TensorBoard reads only one).",
         **d,
     )
     # Devices and distribution.

@@ -18,7 +18,15 @@ from absl import logging
 import framework_internals
 
 # Flags the compiled graph does not read: the seed is a variable, the rest is outside the loop.
-PER_RUN = ("seed", "run_name", "logdir", "progress", "checkpoint_every", "keep_checkpoints")
+PER_RUN = (
+    "seed",
+    "run_name",
+    "logdir",
+    "progress",
+    "checkpoint_every",
+    "keep_checkpoints",
+    "hparams_experiment",
+)
 
 _enabled = False
 _last = None  # (structure key, Trainer) of the previous run
