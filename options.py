@@ -2,7 +2,6 @@
 everything derived from them: definitions and checks, --help, the does-nothing-here rule, the
 run's configuration and its name."""
 
-import copy
 import dataclasses
 import hashlib
 import json
@@ -11,6 +10,7 @@ from absl import flags
 
 import cluster.flags
 import data.flags
+import framework_internals
 import models.flags
 import regularizers.flags
 import runs.flags
@@ -105,32 +105,25 @@ def _explain_parse_errors(fv):
     """absl's own parse errors ("invalid literal for int() with base 10: 'x'") also say what
     the flag takes, e.g. "...; --epochs takes an integer, e.g. --epochs=350"."""
     for r in records():
-        flag = fv[r.name]
-        parser = flag.parser
-        kind = type(parser).__name__
-        if kind not in ("IntegerParser", "FloatParser", "BooleanParser"):
+        if r.kind not in ("integer", "float", "bool"):
             continue  # enums list their values; lists are checked by their validators
-        name, default = flag.name, flag.default
-        if kind == "BooleanParser":
+        name, default = r.name, fv[r.name].default
+        if r.kind == "bool":
             hint = f"--{name} takes true or false: --{name}, --no{name}, --{name}=false"
         else:
-            what = "an integer" if kind == "IntegerParser" else "a number"
+            what = "an integer" if r.kind == "integer" else "a number"
             example = 1 if default is None else default
             hint = f"--{name} takes {what}, e.g. --{name}={example}"
 
-        # absl shares one parser between flags of the same type: this flag gets its own copy.
-        own = copy.copy(parser)
-
-        def parse(argument, own=own, hint=hint, kind=kind):
+        def parse(own, argument, hint=hint, kind=r.kind):
             try:
                 return type(own).parse(own, argument)
             except (TypeError, ValueError) as e:
-                if kind == "BooleanParser":  # absl's text is a tuple: ('Non-boolean ...', x)
+                if kind == "bool":  # absl's text is a tuple: ('Non-boolean ...', x)
                     raise ValueError(hint) from e
                 raise ValueError(f"{e}; {hint}") from e
 
-        own.parse = parse
-        flag.parser = own
+        framework_internals.wrap_flag_parser(fv[r.name], parse)
 
 
 def idle_flags(values):

@@ -20,9 +20,17 @@ from cluster.tf_runtime import never_plots  # noqa: E402
 
 never_plots()  # so Keras loads without matplotlib (~0.4 s a process)
 
-from absl import flags  # noqa: E402
+import sys  # noqa: E402
 
 import cli  # noqa: E402
+
+if __name__ == "__main__" and cli.asks_for_help(sys.argv):  # without importing TensorFlow
+    import help_cache
+
+    cli.run(None, help_text=help_cache.train_help)  # prints the help and exits 0
+
+from absl import flags  # noqa: E402
+
 import options  # noqa: E402
 from training.run import train  # noqa: E402
 
@@ -36,4 +44,4 @@ def main():
 
 
 if __name__ == "__main__":
-    cli.run(main, help_text=lambda: options.help_text(FLAGS))
+    cli.run(main)

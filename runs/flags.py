@@ -109,4 +109,13 @@ RECORDS = (
         per_run=True,
         sweep_sets="sweep logs use --progress=lines",
     ),
+    _flag(
+        "hparams_experiment",
+        True,
+        "Write the run's HParams columns beside its values. A sweep turns it off and writes "
+        "one experiment for all its runs (TensorBoard reads only one).",
+        kind="bool",
+        per_run=True,
+        sweep_sets="the sweep writes one for all its runs (<out>/tensorboard)",
+    ),
 )

@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 
 from absl import logging
 
@@ -188,7 +187,6 @@ class _LocalRuns:
         self.failed = []  # an error of the sweep's own (its status file on a full disk)
         self.codes = {}
         self.busy = set()  # workers training a run now: the ones a stop signal is passed on to
-        self.start = time.time()
         self.received = []  # names of the stop signals
 
     def record(self, name, code, note=None):
@@ -222,13 +220,6 @@ class _LocalRuns:
             code = json.loads(line)["exit"]
             self.codes[run.name] = code
             self.record(run.name, code)
-            logging.info(
-                "%s: exit %s (worker %d, %.1f s since the runs began)",
-                run.name,
-                code,
-                index,
-                time.time() - self.start,
-            )
         with contextlib.suppress(OSError):
             proc.stdin.close()  # nothing left for it: the worker exits
         proc.wait()

@@ -66,6 +66,32 @@ def _slug(text):
     return re.sub(r"[^A-Za-z0-9.+-]", "-", text)
 
 
+def axes_by_config(grid, paths):
+    """{path: the grid axes of that config}: crossed axes for every config, a bound axis for the
+    one config its CONFIG names (as given in --configs, its file name, or its stem)."""
+    out = {path: [a for a in grid if a.config is None] for path in paths}
+    for a in (a for a in grid if a.config is not None):
+        spelled = os.path.normpath(a.config)
+        matches = [
+            path
+            for path in paths
+            if spelled
+            in (
+                os.path.normpath(path),
+                os.path.basename(path),
+                os.path.splitext(os.path.basename(path))[0],
+            )
+        ]
+        if len(matches) != 1:
+            how = "is not one of --configs" if not matches else "names several of --configs"
+            raise UserError(
+                f"--grid={a.config}:{a.flag}=...: {a.config} {how} ({', '.join(paths)}); "
+                "name one config by its path or file name"
+            )
+        out[matches[0]].append(a)
+    return out
+
+
 def plan(config_patterns, seeds, runs_dir, extra_args=(), grid=()):
     """(variants, runs): every config x grid point, then x seed, in that order. Writes nothing.
 
@@ -75,9 +101,10 @@ def plan(config_patterns, seeds, runs_dir, extra_args=(), grid=()):
         raise UserError(f"--seeds must be between 1 and {MAX_SEEDS}")
     paths = expand_configs(config_patterns)
     probe = targs.fresh()
-    overrides = {targs.flag_name(a, probe) for a in extra_args} | {name for name, _ in grid}
-    planned = _planned_variants(paths, extra_args, grid, overrides)
-    texts = _Labels(planned, overrides, {name for name, _ in grid}).texts()
+    extra_names = {targs.flag_name(a, probe) for a in extra_args}
+    grid_names = {a.flag for a in grid}
+    planned = _planned_variants(paths, extra_args, axes_by_config(grid, paths), extra_names)
+    texts = _Labels(planned, extra_names | grid_names, grid_names).texts()
     variants = [
         Variant(
             name=p["name"],
@@ -102,15 +129,16 @@ def plan(config_patterns, seeds, runs_dir, extra_args=(), grid=()):
     return variants, _runs(variants, planned, seeds, os.path.abspath(runs_dir))
 
 
-def _planned_variants(paths, extra_args, grid, overrides):
-    """Each config x grid point: its name, arguments, identity, given and idle flags, and its
-    '# label:' line unless the sweep overrides what it describes."""
+def _planned_variants(paths, extra_args, axes, extra_names):
+    """Each config x its grid points (`axes`: axes_by_config): its name, arguments, identity,
+    given and idle flags, and its '# label:' line unless the sweep overrides what it describes."""
     file_flags = {path: check_flagfile(path) for path in paths}
     planned = []
     for path in paths:
         stem = _slug(os.path.splitext(os.path.basename(path))[0])
         label_line = labels.from_flagfile(path)
-        for point in itertools.product(*[[(name, v) for v in vals] for name, vals in grid]):
+        overrides = extra_names | {a.flag for a in axes[path]}  # what this config's runs override
+        for point in itertools.product(*[[(a.flag, v) for v in a.values] for a in axes[path]]):
             name = "_".join([stem] + [f"{flag}-{_slug(v)}" for flag, v in point])
             if name in (p["name"] for p in planned):
                 raise UserError(f"two variants are named {name}: rename one of their configs")
@@ -216,6 +244,7 @@ def _runs(variants, planned, seeds, runs_dir):
                 f"--logdir={runs_dir}",
                 f"--run_name={run_name}",
                 "--progress=lines",
+                "--nohparams_experiment",
             )
             run_cfg, _ = targs.parse(args, f"run {run_name}")
             runs.append(Run(variant, seed, run_name, args, run_cfg.trained_identity()))

@@ -7,7 +7,8 @@ previous run's only in options.PER_RUN (flags the graph does not read, whose rec
 per_run=True: the seed is a variable, the rest is outside the loop) builds its model, optimizer
 and loop state exactly as a standalone `train.py` does, then assigns them into the previous
 run's Trainer and trains with its compiled loop: the same graph on the same values, hence the
-same numbers (tested bitwise in tests/test_sweep.py; the pieces in tests/test_reuse.py).
+same numbers (tested bitwise in
+tests/test_sweep.py; the pieces in tests/test_reuse.py).
 
 Off unless enable() was called (sweeps/worker.py does): a standalone run has nothing to reuse.
 """
@@ -15,6 +16,8 @@ Off unless enable() was called (sweeps/worker.py does): a standalone run has not
 import json
 
 from absl import logging
+
+import framework_internals
 
 _enabled = False
 _last = None  # (structure key, Trainer) of the previous run
@@ -36,14 +39,8 @@ def set_random_seed(seed):
     if not _enabled:
         keras.utils.set_random_seed(seed)
         return
-    from tensorflow.python import pywrap_tfe
-
-    clear = pywrap_tfe.TFE_ContextClearCaches
-    pywrap_tfe.TFE_ContextClearCaches = lambda handle: None
-    try:
+    with framework_internals.kernel_cache_kept():
         keras.utils.set_random_seed(seed)
-    finally:
-        pywrap_tfe.TFE_ContextClearCaches = clear
 
 
 def structure(cfg):

@@ -110,7 +110,7 @@ def restore_or_start(ckpts, resuming, writers, cfg, run_dir):
         return epoch
     ckpts.save()  # epoch 0: the rollback target before the first periodic checkpoint
     if writers:
-        write_run_info(writers, cfg)
+        write_run_info(writers, cfg, trial_id=os.path.basename(run_dir))
     logging.info("run directory: %s (new run)", run_dir)
     return 0
 
@@ -149,12 +149,12 @@ def conclude(trainer, dataset, outcome, active, place, cfg):
     if outcome.status == "finished":  # an interrupted or diverged run never sees the test split
         finalized = False  # a regularizer replaced the weights: no history row evaluated them
         if trainer.early_stopping:
-            row = trainer.restore_best_weights() - 1
+            row = trainer.early_stopping.restore_best_weights() - 1
         for reg in active:
             finalized = bool(reg.finalize(trainer.model, trainer.optimizer)) or finalized
         if finalized:  # validation numbers of the weights the run ends with, too
             val = trainer.evaluate(dataset.val, "val")
-        restored = trainer.early_stopping or finalized
+        restored = trainer.early_stopping is not None or finalized
         test = final_test_metrics(trainer, dataset, row, restored=restored)
     return {
         "status": outcome.status,
@@ -163,6 +163,8 @@ def conclude(trainer, dataset, outcome, active, place, cfg):
         "devices": place.description,
         "validated_on": "test" if dataset.validates_on_test else "val",
         "data_fingerprint": dataset.fingerprint(),
+        # Split sizes: an accuracy is a count of them (report.py compares counts, exact ties).
+        "examples": {s: len(getattr(dataset, s)) for s in ("train", "val", "test")},
         "test_evaluations": trainer.evaluations.get("test", 0),  # passes after training
         **outcome.details,
         **run_metrics.results(trainer, trainer.model, cfg, row=row, test=test, val=val),
