@@ -331,6 +331,8 @@ def _define_param(p, fv):
         flags.DEFINE_bool(p.name, p.default, p.help, **d)
     elif p.kind == "enum":
         flags.DEFINE_enum(p.name, p.default, list(p.choices), p.help, **d)
+    elif p.kind == "list":
+        flags.DEFINE_list(p.name, list(p.default), p.help, **d)
     else:
         flags.DEFINE_list(p.name, [f"{v:g}" for v in p.default], p.help, **d)
 

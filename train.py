@@ -72,6 +72,9 @@ def train(cfg):
         optimizer.build(model.trainable_variables)
     description = regularizers.describe(active, cfg)
     logging.info("model: %s, %d parameters; %s", cfg.model, model.count_params(), description)
+    for reg in active:
+        if reg.passes_per_step != 1:  # SAM: its cost, said up front
+            logging.info("%s: %d forward-backward passes per step", reg.title, reg.passes_per_step)
 
     # Everything is validated; only now does the run directory appear (locked until the end).
     run_dir, resuming = rundir.prepare(cfg, run_name, create=place.is_chief)

@@ -5,10 +5,13 @@ A regularizer is one module in this package defining a `Regularizer` subclass de
 package names a particular regularizer. Every hook has a do-nothing default, so a regularizer
 overrides only what it does:
 
-  block_layers   layers inserted into a hidden block (Dropout, BatchNorm, noise, LayerNorm)
+  block_layers   layers inserted into a hidden block (Dropout, BatchNorm, noise, LayerNorm), or a
+                 Keras Wrapper around its core layer (spectral normalization)
   penalty        a scalar added to the data loss inside the tape (weights or activations)
   after_step     ops on the weights after each optimizer step, inside the compiled step
-  transform      the training batch, before the forward pass (mixup)
+  transform      the training batch, before the forward pass (mixup, cutmix, augmentation)
+  gradients      the gradients the optimizer applies, from the step's loss function (SAM)
+  step_values    scalars of each step's applied gradients, averaged over the epoch (clipnorm)
   loss_targets   the targets the loss sees (label smoothing); metrics keep the true labels
   optimizer_options / configure_optimizer   options of the Keras optimizer (weight decay, EMA)
   layer_stats    per-layer TensorBoard statistics that show the regularizer's effect
@@ -21,8 +24,9 @@ from typing import Any, ClassVar
 REGISTRY = {}  # --reg name -> Regularizer subclass, in registration (module name) order
 
 # Where a block's inserted layers go: after the activation and before pooling ("normalize"), or
-# after pooling ("noise"), as the tutorial's BatchNorm and Dropout.
-NORMALIZE, NOISE = "normalize", "noise"
+# after pooling ("noise"), as the tutorial's BatchNorm and Dropout. A "wrap" entry is a function
+# core -> Keras Wrapper: the block calls the wrapper in place of its core (SpectralNormalization).
+NORMALIZE, NOISE, WRAP = "normalize", "noise", "wrap"
 
 
 def register(cls):
@@ -40,7 +44,7 @@ class Param:
     name: str
     default: Any
     help: str
-    kind: str = "float"  # float | int | bool | enum | float_list
+    kind: str = "float"  # float | int | bool | enum | float_list | list (of words)
     check: Any = None  # predicate on the parsed value (a list for float_list)
     message: str = ""  # what a bad value must be, e.g. "must be >= 0"
     choices: tuple = ()
@@ -70,6 +74,8 @@ class Param:
             if text not in self.choices:
                 raise ValueError(f"{text!r} is not one of {', '.join(self.choices)}")
             value = text
+        elif self.kind == "list":  # '+'-separated inside a spec, like float_list
+            value = [v.strip() for v in text.replace("+", ",").split(",") if v.strip()]
         else:  # float_list: '+'-separated inside a spec, since ',' separates the spec's items
             value = [float(v) for v in text.replace("+", ",").split(",") if v.strip()]
         return value
@@ -153,10 +159,17 @@ class Regularizer:
     has_after_step: ClassVar[bool] = False
     transforms_batch: ClassVar[bool] = False
     changes_loss_targets: ClassVar[bool] = False
+    has_gradients: ClassVar[bool] = False
+    # Only for image inputs [n, h, w, c] (augmentation, cutout, cutmix): refused on tabular data.
+    image_only: ClassVar[bool] = False
+    # Forward-backward passes per train step (SAM: 2); metrics.json states it when not 1.
+    passes_per_step: ClassVar[int] = 1
     # finalize() replaces the weights the run ends with (EMA): early stopping's restored best
     # weights would be overwritten, so the two are refused together.
     finalizes_weights: ClassVar[bool] = False
-    # Extra per-epoch history columns (also TensorBoard tags), valued by epoch_values().
+    # Extra per-epoch history columns (also TensorBoard tags): step_values() averaged over the
+    # epoch's steps, then epoch_values().
+    step_columns: ClassVar[tuple] = ()
     epoch_columns: ClassVar[tuple] = ()
 
     def after_step(self, model, learning_rate):
@@ -165,6 +178,17 @@ class Regularizer:
     def transform(self, x, y, seed):
         """The training batch the step uses; `seed`: a stateless [2] seed unique to the step."""
         return x, y
+
+    def gradients(self, grads, variables, loss_at):
+        """The gradients the optimizer applies to `variables`, given this step's `grads` and
+        `loss_at(values)`: the step's (scaled) loss with the trainable variables at `values`,
+        differentiable, the same batch and Dropout masks (SAM: the gradient at w + ε)."""
+        return grads
+
+    def step_values(self, grads, unscale):
+        """[len(step_columns)] float32 scalars of this replica's step, from the gradients the
+        optimizer applies (`grads` times `unscale` are their true values under loss scaling)."""
+        return []
 
     def loss_targets(self, y):
         """The targets the training loss sees."""
@@ -193,5 +217,5 @@ class Regularizer:
 
 def _short(value, sep=","):
     if isinstance(value, list):
-        return sep.join(f"{v:g}" for v in value)
+        return sep.join(v if isinstance(v, str) else f"{v:g}" for v in value)
     return f"{value:g}" if isinstance(value, float) else str(value)

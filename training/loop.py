@@ -21,7 +21,7 @@ EVAL_BATCH = 4096  # evaluation and probe chunk size: bounds memory on large spl
 def history_columns(active):
     """Columns of the per-epoch history: metrics, one per active penalty, then the rest."""
     penalties = [f"penalty_{r.name}" for r in active if r.has_penalty]
-    extra = [name for r in active for name in r.epoch_columns]
+    extra = [name for r in active for name in extra_columns(r)]
     return (
         "train_data_loss",
         "train_accuracy",
@@ -34,6 +34,11 @@ def history_columns(active):
         "learning_rate",
         *extra,
     )
+
+
+def extra_columns(reg):
+    """A regularizer's own history columns: its step means, then its epoch values."""
+    return (*reg.step_columns, *reg.epoch_columns)
 
 
 class Trainer:
@@ -54,6 +59,8 @@ class Trainer:
         self._after_step = [r for r in self.active if r.has_after_step]
         self._transforms = [r for r in self.active if r.transforms_batch]
         self._smoothers = [r for r in self.active if r.changes_loss_targets]
+        self._gradient_hooks = [r for r in self.active if r.has_gradients]
+        self._step_valued = [r for r in self.active if r.step_columns]
         self._with_acts = any(r.uses_activations for r in self._penalizers)
         # Cadences in epochs (0: never). Every worker tracks the step statistics on the same
         # epochs (they involve collectives, which all workers must run alike); only the one with
@@ -120,23 +127,30 @@ class Trainer:
         for reg in self._smoothers:
             targets = reg.loss_targets(targets)
         variables = self.model.trainable_variables
+        # The state before this step's forward pass (Dropout seeds, BatchNorm statistics): a
+        # gradient hook's extra pass (SAM) sees the same masks and leaves the state alone.
+        state = None
+        if self._gradient_hooks:
+            state = [tf.identity(v) for v in self.model.non_trainable_variables]
         with tf.GradientTape() as tape:
-            if self._with_acts:
-                logits, acts = self.model(x, training=True, return_activations=True)
-            else:
-                logits, acts = self.model(x, training=True), None
-            logits = tf.cast(logits, tf.float32)
-            per_example = tf.nn.softmax_cross_entropy_with_logits(targets, logits)
-            data_loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
-            penalty = self._penalty(acts)
-            # Gradients are summed over replicas, so each replica adds 1/replicas of the penalty.
-            loss = (
-                data_loss + tf.nn.scale_regularization_loss(penalty)
-                if penalty is not None
-                else data_loss
-            )
-            target = self.optimizer.scale_loss(loss) if self.loss_scaled else loss
+            logits, acts, per_example, penalty, target = self._loss(x, targets, global_batch)
         grads = tape.gradient(target, variables)
+        # ---- regularizer gradient hooks (SAM) and per-step values (clipnorm) ----
+        for reg in self._gradient_hooks:
+            grads = reg.gradients(
+                grads,
+                variables,
+                lambda values: self._loss_at(values, state, x, targets, global_batch),
+            )
+        step_values = None
+        if self._step_valued:
+            unscale = 1.0
+            if self.loss_scaled:
+                unscale = 1.0 / tf.cast(self.optimizer.scale_loss(1.0), tf.float32)
+            step_values = tf.stack(
+                [v for r in self._step_valued for v in r.step_values(grads, unscale)]
+            )
+        # ---- end of the regularizer hooks ----
         self.optimizer.apply_gradients(zip(grads, variables, strict=True))
         hits = tf.equal(tf.argmax(logits, -1), tf.argmax(y, -1))
         batch_penalty = penalty if penalty is not None else tf.zeros([])
@@ -150,10 +164,42 @@ class Trainer:
                 ]
             )
         }
+        if step_values is not None:
+            out["step_values"] = step_values
         if self.track_every:
             by_id = {id(v): g for g, v in zip(grads, variables, strict=True)}
             out["kernel_grads"] = [by_id[id(k)] for k in self._kernels()]
         return out
+
+    def _loss(self, x, targets, global_batch):
+        """The training forward pass: (logits, activations, per-example loss, penalty, the
+        (scaled) loss to differentiate)."""
+        if self._with_acts:
+            logits, acts = self.model(x, training=True, return_activations=True)
+        else:
+            logits, acts = self.model(x, training=True), None
+        logits = tf.cast(logits, tf.float32)
+        per_example = tf.nn.softmax_cross_entropy_with_logits(targets, logits)
+        data_loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
+        penalty = self._penalty(acts)
+        # Gradients are summed over replicas, so each replica adds 1/replicas of the penalty.
+        loss = (
+            data_loss + tf.nn.scale_regularization_loss(penalty)
+            if penalty is not None
+            else data_loss
+        )
+        target = self.optimizer.scale_loss(loss) if self.loss_scaled else loss
+        return logits, acts, per_example, penalty, target
+
+    def _loss_at(self, values, state, x, targets, global_batch):
+        """The step's (scaled) loss with the trainable variables at `values` and the other model
+        variables at `state`, without changing any variable (a Keras StatelessScope)."""
+        mapping = [
+            *zip(self.model.trainable_variables, values, strict=True),
+            *zip(self.model.non_trainable_variables, state, strict=True),
+        ]
+        with keras.StatelessScope(state_mapping=mapping):
+            return self._loss(x, targets, global_batch)[-1]
 
     def _penalties(self, acts):
         return [r.penalty(self.model, acts) for r in self._penalizers]
@@ -235,7 +281,7 @@ class Trainer:
         order = tf.argsort(tf.random.stateless_uniform([n], seed=tf.stack([self.seed, epoch])))
         tracked_epoch = _due(step, self.track_every, total)
 
-        def train_step(b, sums, last_step):
+        def train_step(b, sums, step_sums, last_step):
             idx = order[b * bs : tf.minimum((b + 1) * bs, n)]
             track = _and(tracked_epoch, True if nb == 1 else tf.equal(b, nb - 1))
             before = self._weights_before(track)
@@ -245,21 +291,25 @@ class Trainer:
             for reg in self._after_step:  # cross-replica: every replica's copy alike
                 reg.after_step(self.model, lr)
             sums += self.strategy.reduce("SUM", out["sums"], axis=None)
+            if self._step_valued:
+                step_sums += self.strategy.reduce("SUM", out["step_values"], axis=None)
             if self.track_every:
                 last_step = self._step_stats(track, out["kernel_grads"], before, last_step)
-            return b + 1, sums, last_step
+            return b + 1, sums, step_sums, last_step
 
-        _, sums, last_step = tf.while_loop(
+        n_step_values = sum(len(r.step_columns) for r in self._step_valued)
+        _, sums, step_sums, last_step = tf.while_loop(
             lambda b, *_: b < nb,
             train_step,
-            (tf.constant(0), tf.zeros([4]), self._zero_step_stats()),
+            (tf.constant(0), tf.zeros([4]), tf.zeros([n_step_values]), self._zero_step_stats()),
             maximum_iterations=nb,
         )
+        step_means = step_sums / float(nb * self.strategy.num_replicas_in_sync)
         # Train metrics as Keras fit reports them: means over the epoch's training batches
         # (training mode, Dropout active). Validation: a full pass in inference mode.
         train = sums / n
         val, acts = self._evaluate(self.x_val, self.y_val, probe=probe)
-        row = self._history_row(train, val, acts)
+        row = self._history_row(train, val, acts, step_means)
         self.history.scatter_nd_update([[epoch]], [row])
         self.epoch.assign(step)
         # Python booleans when the cadence is 1 or 0: no graph branch at all.
@@ -331,12 +381,15 @@ class Trainer:
 
         return _when(track, compute, lambda: previous)
 
-    def _history_row(self, train, val, acts):
+    def _history_row(self, train, val, acts, step_means):
         """One history row. Penalties are those of the epoch's final weights (activity
         penalties: on the validation pass); extra columns come from the regularizers."""
         lr = tf.cast(self.optimizer.learning_rate, tf.float32)
         values = [train[:3], val, tf.stack([*self._penalties(acts), train[3], lr])]
-        extra = [v for r in self.active for v in r.epoch_values(self)]
+        means = iter(tf.unstack(step_means)) if self._step_valued else iter(())
+        extra = []
+        for r in self.active:
+            extra += [next(means) for _ in r.step_columns] + list(r.epoch_values(self))
         if extra:
             values.append(tf.stack(extra))
         return tf.concat(values, 0)
@@ -360,7 +413,7 @@ class Trainer:
             values = [data, pen, *pens, data + pen, r[f"{split}_accuracy"], r[f"{split}_mse"]]
             write_scalars(writer, tags, tf.stack(values), step)
         gap = r["val_data_loss"] - r["train_data_loss"]
-        extra = [name for reg in self.active for name in reg.epoch_columns]
+        extra = [name for reg in self.active for name in extra_columns(reg)]
         write_scalars(
             self.writers.root,
             ["optim/learning_rate", "metrics/generalization_gap", *extra],
