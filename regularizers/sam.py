@@ -14,7 +14,7 @@ gradient (the paper's m-sharpness with m = the per-replica batch).
 
 Cost: two forward-backward passes per step, about twice the training time (metrics.json's
 `passes_per_step`; docs/regularizers.md has the measured ratio). TensorBoard: `sam/grad_norm`,
-‖g‖ averaged over the epoch's steps.
+the norm of the applied gradient ∇L(w + ε), averaged over the epoch's steps.
 """
 
 import tensorflow as tf
