@@ -646,6 +646,10 @@ def check_consistency(fv):
             f"--reg={finalizers[0]} replaces the weights the run ends with, and early stopping "
             "restores its best ones: use one of them"
         )
+    for name in sorted(_all_regs(values)):
+        cls = regularizers.REGISTRY.get(name)
+        if values["xla"] and cls is not None and cls.no_xla:
+            raise UserError(f"--xla cannot compile --reg={name}: {cls.no_xla}; drop one of them")
     _check_spec_layers(values)
 
 

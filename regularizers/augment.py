@@ -11,7 +11,8 @@ example gets its own draw; validation and test images stay as they are):
 e.g. `--augment=translate=0.1,rotate=10,zoom=0.1,flip`. Pixels moved in from outside the image
 are 0 (fill_mode "constant": the background of digits and MNIST). The draws come from the
 step's stateless seed (regularizers/step_seeds.py), so a run is reproducible and resumes
-bitwise with nothing extra checkpointed. Image data only ([n, h, w, c] inputs; any model).
+bitwise with nothing extra checkpointed. Image data only ([n, h, w, c] inputs; any model); not
+under --xla.
 """
 
 import keras
@@ -83,6 +84,7 @@ class Augment(Regularizer):
     title = "Augmentation"
     default_layers = None
     image_only = True
+    no_xla = "Keras's image transformations (ImageProjectiveTransformV3) have no XLA kernel"
     params = (
         Param(
             "augment",

@@ -162,6 +162,8 @@ class Regularizer:
     has_gradients: ClassVar[bool] = False
     # Only for image inputs [n, h, w, c] (augmentation, cutout, cutmix): refused on tabular data.
     image_only: ClassVar[bool] = False
+    # Why it cannot run under --xla, or "" (augment: its image ops have no XLA kernel).
+    no_xla: ClassVar[str] = ""
     # Forward-backward passes per train step (SAM: 2); metrics.json states it when not 1.
     passes_per_step: ClassVar[int] = 1
     # finalize() replaces the weights the run ends with (EMA): early stopping's restored best

@@ -10,11 +10,11 @@ import tensorflow as tf
 from regularizers import step_seeds
 from regularizers.augment import SALT as AUGMENT_SALT
 from regularizers.augment import Augment
-from regularizers.cutmix import CutMix, cut_mix, draw
+from regularizers.cutmix import CutMix, draw
 from regularizers.cutout import SALT as CUTOUT_SALT
 from regularizers.cutout import Cutout
 from regularizers.mixup import mix
-from tests.parity import build_run, keras_fit_vs_loop, make_config, weights_of
+from tests.parity import build_run, keras_fit_vs_loop, make_config
 
 RNG = np.random.default_rng(0)
 SEED = tf.constant([5, 17], tf.int64)
@@ -113,7 +113,7 @@ def test_cutmix_box_has_the_papers_sides_around_its_centre():
         for lo, hi, side in ((y1, y2, h), (x1, x2, w)):
             full = 2 * (int(np.floor(side * np.sqrt(1 - lam0))) // 2)
             assert 0 <= lo <= hi <= side and hi - lo <= full
-            if 0 < lo and hi < side:
+            if lo > 0 and hi < side:
                 assert hi - lo == full
 
 
@@ -132,9 +132,7 @@ def test_mixup_equals_keras_mixup_given_the_same_lambda_and_permutation():
 # ---- SAM: one step against a hand computation ------------------------------------------------
 def test_sam_applies_the_gradient_at_the_perturbed_weights():
     rho, lr = 0.5, 0.1
-    flags = dict(
-        hidden="16,8", log_every="0", epochs="1", batch_size="4096", learning_rate=str(lr)
-    )
+    flags = dict(hidden="16,8", log_every="0", epochs="1", batch_size="4096", learning_rate=str(lr))
     run = build_run(make_config(reg="sam,dropout", sam_rho=str(rho), **flags))
     n = len(run.dataset.train)
     # The loop's row order of epoch 0 (Dropout masks go by position in the batch).
@@ -211,13 +209,13 @@ def test_spectral_norm_matches_keras_fit_and_normalizes_the_kernels():
     assert np.linalg.norm(model.out.kernel.numpy(), ord=2) > 1.05  # the output layer is not
 
 
-def test_spectral_norm_model_saves_and_loads():
+def test_spectral_norm_model_saves_and_loads(tmp_path):
     import models  # noqa: F401  (registers the model classes)
 
     run = build_run(make_config(reg="spectral_norm", hidden="16,8", epochs="2", log_every="0"))
     run.train()
     x = run.dataset.test.x
-    path = "/tmp/_sn_roundtrip.keras"
+    path = str(tmp_path / "model.keras")
     run.model.save(path)
     loaded = keras.models.load_model(path)
     np.testing.assert_array_equal(loaded(x).numpy(), run.model(x).numpy())
@@ -258,7 +256,7 @@ ARGS = [
     "--learning_rate=0.003",
     "--reg=augment,cutout,cutmix,sam,spectral_norm,clipnorm,dropout",
     "--augment=translate=0.1,rotate=10,zoom=0.1,flip",
-    "--clipnorm=0.5",
+    "--clipnorm=0.2",
     "--cutout_probability=0.5",
 ]
 
@@ -280,7 +278,7 @@ def test_modern_regularizers_train_through_train_py(uninterrupted):
     assert m["status"] == "finished"
     h = m["history"]
     assert all(np.isfinite(v) for col in h.values() for v in col)
-    assert 0 < np.mean(h["clipnorm/clipped_fraction"]) <= 1
+    assert 0 < np.mean(h["clipnorm/clipped_fraction"]) < 1
     assert min(h["sam/grad_norm"]) > 0
     costs = {r["name"]: r.get("passes_per_step") for r in m["regularizers"]}
     assert costs["sam"] == 2 and costs["clipnorm"] is None
