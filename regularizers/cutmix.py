@@ -17,7 +17,7 @@ and π its masks and mixed labels equal ours (tests/test_reg_modern.py). Image d
 import tensorflow as tf
 
 from regularizers.base import Param, Regularizer, register
-from regularizers.mixup import beta_sample
+from regularizers.beta import beta_sample
 
 SALT = 300  # this regularizer's share of the step seed
 

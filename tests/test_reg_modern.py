@@ -102,7 +102,7 @@ def test_cutmix_equals_keras_cutmix_given_the_same_box_lambda_and_permutation(al
 def test_cutmix_box_has_the_papers_sides_around_its_centre():
     """Sides 2·⌊side·√(1−λ0)/2⌋ for the batch's λ0 ~ Beta(α, α) (mixup's draw, tested there),
     cut where the image ends."""
-    from regularizers.mixup import beta_sample
+    from regularizers.beta import beta_sample
 
     h, w = 10, 14
     for s in range(40):
