@@ -13,8 +13,9 @@ study() {  # name, then sweep.py arguments
   shift
   .venv/bin/python sweep.py --seeds="$seeds" --out="$out/$name" "$@" || true
   .venv/bin/python report.py --sweep_dir="$out/$name" --metric=test_accuracy
-  mkdir -p "docs/study/overfit/$name"
-  cp "$out/$name"/results.md "$out/$name"/results.csv "$out/$name"/*.png "docs/study/overfit/$name/"
+  rm -rf "docs/study/overfit/$name"
+  mkdir -p docs/study/overfit
+  cp -r "$out/$name/report/test_accuracy" "docs/study/overfit/$name"
 }
 study l1 --configs=configs/overfit/l1.cfg --grid=l1=0,1e-5,1e-4,1e-3
 study l2 --configs=configs/overfit/l2.cfg --grid=l2=0,1e-4,1e-3,1e-2
