@@ -99,7 +99,6 @@ class Augment(Regularizer):
         ),
     )
     strength_param = "augment"
-    transforms_batch = True
 
     def __init__(self, layers, values):
         super().__init__(layers, values)

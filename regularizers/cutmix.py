@@ -75,7 +75,6 @@ class CutMix(Regularizer):
         ),
     )
     strength_param = "cutmix_alpha"
-    transforms_batch = True
 
     def transform(self, x, y, seed):
         seed = tf.random.experimental.stateless_fold_in(seed, SALT)

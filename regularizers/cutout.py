@@ -40,7 +40,6 @@ class Cutout(Regularizer):
         ),
     )
     strength_param = "cutout_size"
-    transforms_batch = True
 
     def __init__(self, layers, values):
         super().__init__(layers, values)

@@ -37,7 +37,6 @@ class SAM(Regularizer):
         ),
     )
     strength_param = "sam_rho"
-    has_gradients = True
     passes_per_step = 2
     step_columns = ("sam/grad_norm",)
 

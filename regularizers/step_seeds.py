@@ -1,27 +1,16 @@
 """Keras random layers driven by the train step's stateless seed, so draws resume bitwise.
 
 Keras's image layers draw through a `SeedGenerator` whose state variable advances on every draw
-(`next()` returns the state, then adds [0, 1]). `StepSeed` is a stand-in with no variable: its
-k-th draw is `base + [0, k]`, `base` a function of the step's seed, the regularizer and the
-replica. A Keras layer whose generator state equals `base` draws exactly the same numbers (the
-parity tests rely on that), and nothing needs checkpointing: a resumed run recomputes `base`.
+(`next()` returns the state, then adds [0, 1]). The stand-in used here has no variable: its
+k-th draw is `base + [0, k]` (framework_internals.stateless_seed_generator), `base` a function
+of the step's seed, the regularizer and the replica. A Keras layer whose generator state equals
+`base` draws exactly the same numbers (the parity tests rely on that), and nothing needs
+checkpointing: a resumed run recomputes `base`.
 """
 
-import keras
 import tensorflow as tf
 
-
-class StepSeed(keras.random.SeedGenerator):
-    """A SeedGenerator without state: draws base + [0, k], k = 0, 1, ... in trace order."""
-
-    def __init__(self, base):  # no super().__init__: it would create a state variable
-        self.base = base
-        self.draws = 0
-
-    def next(self, ordered=True):
-        seed = self.base + tf.constant([0, self.draws], tf.int64)
-        self.draws += 1
-        return seed
+import framework_internals
 
 
 def base_seed(step_seed, salt):
@@ -34,5 +23,6 @@ def base_seed(step_seed, salt):
 
 def apply(layer, images, seed):
     """`layer`'s training-mode transformation of `images`, its random draws from `seed`."""
-    transformation = layer.get_random_transformation(images, training=True, seed=StepSeed(seed))
+    seeds = framework_internals.stateless_seed_generator(seed)
+    transformation = layer.get_random_transformation(images, training=True, seed=seeds)
     return layer.transform_images(images, transformation, training=True)

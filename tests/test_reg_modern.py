@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import framework_internals as fi
 from regularizers import step_seeds
 from regularizers.augment import SALT as AUGMENT_SALT
 from regularizers.augment import Augment
@@ -89,7 +90,7 @@ def test_cutmix_equals_keras_cutmix_given_the_same_box_lambda_and_permutation(al
         y1, y2, x1, x2 = (float(v) for v in box)
         layer = keras.layers.CutMix()
         corners = [tf.fill([16], v) for v in (x1, x2, y1, y2)]
-        masks, mix_weight = layer._generate_batch_mask(x.shape, corners)
+        masks, mix_weight = fi.cutmix_box_mask(layer, x.shape, corners)
         np.testing.assert_allclose(mix_weight.numpy(), float(lam), rtol=1e-6)
         t = {"permutation_order": perm, "batch_masks": masks, "mix_weight": mix_weight}
         np.testing.assert_array_equal(ours_x.numpy(), layer.transform_images(x, t).numpy())
