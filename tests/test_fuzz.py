@@ -547,6 +547,13 @@ SWEEP = [
     ([MODEL1, "--train_flags=,"], "--train_flags"),
     ([MODEL1, "--train_flag=--epochs=" + HUGE], "--epochs must be in 1..1000000"),
     (["--executor=bogus"], "--executor"),
+    (["--executor=slurm", "--runs_per_task=0"], "--runs_per_task must be between 1 and 1000"),
+    (["--executor=slurm", "--runs_per_task=-3"], "--runs_per_task must be between 1 and 1000"),
+    (["--executor=slurm", "--runs_per_task=" + HUGE], "--runs_per_task must be between 1 and"),
+    (["--executor=slurm", "--runs_per_task=1.5"], "--runs_per_task"),
+    (["--executor=slurm", "--runs_per_task=nan"], "--runs_per_task"),
+    (["--executor=slurm", "--runs_per_task="], "--runs_per_task"),
+    (["--runs_per_task=2"], "use it with --executor=slurm"),
     ([MODEL1, "--out=", "--dry_run"], "--out must name the sweep directory"),
 ]
 
