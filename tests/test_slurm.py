@@ -166,7 +166,7 @@ def test_requeued_array_task_skips_finished_runs_and_resumes_the_other(cluster, 
         "--train_flag=--log_every=0",
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    job = re.search(r"submitted job array (\d+) \(1 tasks, 2 runs\)", proc.stdout).group(1)
+    job = re.search(r"submitted job array (\d+) \(1 task, 2 runs\)", proc.stdout).group(1)
     first, second = (out / "runs" / r["name"] for r in _runs(out))
     deadline = time.time() + 300
     while not list((second / "checkpoints").glob("ckpt-*.index")):
@@ -174,7 +174,17 @@ def test_requeued_array_task_skips_finished_runs_and_resumes_the_other(cluster, 
         time.sleep(0.1)
     assert read_metrics(first)["status"] == "finished"
     subprocess.run(["scancel", "--signal=USR1", f"{job}_0"], env=cluster.env, check=True)
-    cluster.wait_for_jobs(timeout=600)
+    # SLURM holds a requeued job for about 2 minutes (BeginTime): let it start now.
+    log = out / "logs" / f"slurm-{job}_0.out"
+    while "the array task exited with 75" not in log.read_text():
+        assert time.time() < deadline, log.read_text()
+        time.sleep(0.2)
+    while subprocess.run(
+        ["scontrol", "update", f"JobId={job}_0", "StartTime=now"], env=cluster.env
+    ).returncode:  # refused until the requeue has put the task back in the queue
+        assert time.time() < deadline, "the task was not requeued"
+        time.sleep(0.2)
+    cluster.wait_for_jobs(timeout=300)
     text = (out / "logs" / f"slurm-{job}_0.out").read_text()
     assert "the array task exited with 75" in text and f"requeueing {job}_0" in text, text
     assert f"{first.name}: finished already, skipped" in text, text
