@@ -14,10 +14,11 @@ finish() {
   local code=$1 what="${2:-train.py}"
   local job="${SLURM_ARRAY_JOB_ID:+${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}}"
   job="${job:-${SLURM_JOB_ID:-}}"
+  # Said first: requeueing may end this script at once.
+  echo "$(date -Is) $what exited with $code"
   if [ "$code" -eq 75 ] && [ -n "$job" ]; then
     echo "$(date -Is) preempted: requeueing $job to resume from its checkpoint"
     scontrol requeue "$job"
   fi
-  echo "$(date -Is) $what exited with $code"
   exit "$code"
 }

@@ -176,7 +176,7 @@ def test_requeued_array_task_skips_finished_runs_and_resumes_the_other(cluster, 
     subprocess.run(["scancel", "--signal=USR1", f"{job}_0"], env=cluster.env, check=True)
     # SLURM holds a requeued job for about 2 minutes (BeginTime): let it start now.
     log = out / "logs" / f"slurm-{job}_0.out"
-    while "the array task exited with 75" not in log.read_text():
+    while f"requeueing {job}_0" not in log.read_text():
         assert time.time() < deadline, log.read_text()
         time.sleep(0.2)
     while subprocess.run(
