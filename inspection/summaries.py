@@ -15,6 +15,7 @@ HPARAM_METRICS = (
     "final/test_accuracy",
     "final/test_data_loss",
     "final/test_mse",
+    "final/test_ece",
     "final/train_accuracy",
     "final/generalization_gap",
 )

@@ -11,7 +11,7 @@ a pure function of (seed, epoch), so resuming needs no iterator state.
 import keras
 import tensorflow as tf
 
-from inspection import stats
+from inspection import calibration, stats
 from inspection.summaries import write_histograms, write_scalars
 from training import optim
 
@@ -64,6 +64,8 @@ class Trainer:
         self.log_every = cfg.log_every if chief and on else 0
         self.stats_every = self.track_every if chief else 0
         self.hist_every = cfg.hist_every if chief and on else 0
+        # Calibration of the validation pass, for TensorBoard only: nothing without summaries.
+        self.ece_bins = cfg.ece_bins if self.log_every else 0
         self.loss_scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
         # The run's data and seed are variables, not values traced into the graph: the compiled
         # loop can then train another run of the same structure (training/reuse.py).
@@ -169,29 +171,35 @@ class Trainer:
         return total
 
     # ---- evaluation, in cross-replica context (every worker evaluates the same weights) ------
-    def _eval_chunk(self, xb, yb, with_acts):
-        """Sums of cross-entropy, hits and squared error over a chunk (+ activations)."""
+    def _eval_chunk(self, xb, yb, with_acts, calibrate=False):
+        """Sums of cross-entropy, hits and squared error over a chunk (+ activations); with
+        `calibrate`, followed by calibration.bin_sums."""
         result = self.model(xb, training=False, return_activations=with_acts)
         logits, acts = result if with_acts else (result, None)
         logits = tf.cast(logits, tf.float32)
         ce = tf.reduce_sum(tf.nn.softmax_cross_entropy_with_logits(yb, logits))
         hit = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, -1), tf.argmax(yb, -1)), tf.float32))
         sq = tf.reduce_sum(tf.reduce_mean(tf.square(tf.nn.softmax(logits) - yb), -1))
-        return tf.stack([ce, hit, sq]), acts
+        sums = tf.stack([ce, hit, sq])
+        if calibrate:
+            sums = tf.concat([sums, calibration.bin_sums(logits, yb, self.ece_bins)], 0)
+        return sums, acts
 
-    def _evaluate(self, x, y, probe=False):
-        """(mean data loss, accuracy, MSE of probabilities vs one-hot), and probe activations."""
+    def _evaluate(self, x, y, probe=False, calibrate=False):
+        """(mean data loss, accuracy, MSE of probabilities vs one-hot [, calibration sums]), and
+        probe activations."""
         chunk = self._eval_chunk
         n = int(x.shape[0])
         if n <= EVAL_BATCH:  # one pass gives the metrics and the probe activations
-            sums, acts = chunk(x, y, probe)
+            sums, acts = chunk(x, y, probe, calibrate)
             return sums / n, acts
 
         def add_chunk(start, sums):
-            s, _ = chunk(x[start : start + EVAL_BATCH], y[start : start + EVAL_BATCH], False)
-            return start + EVAL_BATCH, sums + s
+            xb, yb = x[start : start + EVAL_BATCH], y[start : start + EVAL_BATCH]
+            return start + EVAL_BATCH, sums + chunk(xb, yb, False, calibrate)[0]
 
-        _, sums = tf.while_loop(lambda start, _: start < n, add_chunk, (0, tf.zeros([3])))
+        width = 3 + (3 * self.ece_bins + 1 if calibrate else 0)
+        _, sums = tf.while_loop(lambda start, _: start < n, add_chunk, (0, tf.zeros([width])))
         acts = chunk(x[:EVAL_BATCH], y[:EVAL_BATCH], True)[1] if probe else None
         return sums / n, acts
 
@@ -258,12 +266,16 @@ class Trainer:
         # Train metrics as Keras fit reports them: means over the epoch's training batches
         # (training mode, Dropout active). Validation: a full pass in inference mode.
         train = sums / n
-        val, acts = self._evaluate(self.x_val, self.y_val, probe=probe)
+        calibrate = bool(self.ece_bins)
+        val, acts = self._evaluate(self.x_val, self.y_val, probe=probe, calibrate=calibrate)
+        val, calib = (val[:3], val[3:]) if calibrate else (val, None)
         row = self._history_row(train, val, acts)
         self.history.scatter_nd_update([[epoch]], [row])
         self.epoch.assign(step)
         # Python booleans when the cadence is 1 or 0: no graph branch at all.
-        _when(_due(step, self.log_every, total), lambda: self._write_epoch_scalars(step, row))
+        _when(
+            _due(step, self.log_every, total), lambda: self._write_epoch_scalars(step, row, calib)
+        )
         if self.stats_every:  # the chief writes what all tracked
             _when(tracked_epoch, lambda: self._write_layer_stats(step, last_step, acts))
         _when(_due(step, self.hist_every, total), lambda: self._write_histograms(step, acts))
@@ -347,8 +359,9 @@ class Trainer:
         zeros = tf.zeros([len(self.model.kernel_layers())])
         return {"grad_l2_norm": zeros, "update_l2_norm": zeros}
 
-    def _write_epoch_scalars(self, step, row):
-        """Losses and metrics under the same tags for train/ and val/; the rest at the root."""
+    def _write_epoch_scalars(self, step, row, calib):
+        """Losses and metrics under the same tags for train/ and val/; the rest at the root;
+        the validation pass's calibration under val/calibration/."""
         r = dict(zip(self.columns, tf.unstack(row), strict=True))  # one op, not one per value
         names = [reg.name for reg in self._penalizers]
         pens = [r[f"penalty_{name}"] for name in names]
@@ -365,6 +378,12 @@ class Trainer:
             self.writers.root,
             ["optim/learning_rate", "metrics/generalization_gap", *extra],
             tf.stack([r["learning_rate"], gap, *[r[name] for name in extra]]),
+            step,
+        )
+        write_scalars(
+            self.writers.val,
+            ["calibration/ece", "calibration/brier", "calibration/confidence"],
+            calibration.scalars_from_sums(calib, self.ece_bins),
             step,
         )
 
