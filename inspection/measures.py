@@ -75,7 +75,7 @@ def path_norm(model, kernels, input_shape):
     through the squared kernels with identity activations, max-pooling as the model pools."""
     v = tf.ones([1, *input_shape], tf.float64)
     blocks = model.blocks
-    for i, (name, k) in enumerate(kernels.items()):
+    for i, k in enumerate(kernels.values()):
         if i == getattr(model, "flatten_before", len(blocks)) or (i == len(blocks) and v.ndim > 2):
             v = tf.reshape(v, [1, -1])
         w = tf.constant(k**2)
