@@ -17,6 +17,7 @@ from errors import UserError
 from runs import rundir
 from sweeps import manifest as sweep_manifest
 from sweeps import markdown, plots, results
+from sweeps import measures as measures_report
 
 flags.DEFINE_string("sweep_dir", "sweeps_out/tutorial", "A directory written by sweep.py.")
 flags.DEFINE_string(
@@ -31,8 +32,8 @@ flags.DEFINE_enum(
     "better",
     "auto",
     ["auto", "higher", "lower"],
-    "Which direction of --metric is an improvement; auto: lower for losses, MSE, gaps and "
-    "penalties, higher otherwise.",
+    "Which direction of --metric is an improvement; auto: lower for losses, MSE, gaps, ECE, "
+    "Brier and penalties, higher otherwise.",
 )
 FLAGS = flags.FLAGS
 
@@ -54,6 +55,12 @@ def report(out_dir, metric="test_accuracy", baseline="", better="auto"):
     text = markdown.write(
         out_dir, manifest, variants, by_variant, rows, paired, metric, higher, baseline, why
     )
+    figure = os.path.join(out_dir, "reliability_test.png")
+    if not measures_report.reliability_figure(variants, by_variant, figure):
+        figure = None
+    extra = measures_report.section(variants, by_variant, figure)
+    if extra:
+        text += "\n" + "\n".join(extra)
     rundir.write_text(os.path.join(out_dir, "results.md"), text)
     rundir.write_text(
         os.path.join(out_dir, "results.csv"), results.results_csv(rows, paired, baseline)
@@ -64,6 +71,7 @@ def report(out_dir, metric="test_accuracy", baseline="", better="auto"):
     grid_flags = list(manifest["protocol"].get("grid") or {})
     pngs = plots.write_all(out_dir, variants, by_variant, rows, metric, baseline, grid_flags)
     print(text, end="")
+    pngs += [figure] if figure else []
     print(f"wrote results.md, results.csv, runs.csv and {len(pngs)} figures to {out_dir}")
     return 0
 
