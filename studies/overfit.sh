@@ -8,13 +8,20 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-sweeps_out/overfit}
 seeds=${SEEDS:-10}
+sharpness=${SHARPNESS_SAMPLES:-5}  # noise draws per sharpness search step (0: no sharpness)
 study() {  # name, then sweep.py arguments
   local name=$1
   shift
-  .venv/bin/python sweep.py --seeds="$seeds" --out="$out/$name" "$@" || true
+  .venv/bin/python sweep.py --seeds="$seeds" --out="$out/$name" \
+    --train_flag=--sharpness_samples="$sharpness" "$@" || true
+  # The paired statistics on test ECE first (kept as results_test_ece.md), then on accuracy;
+  # both carry the calibration, generalization-measure and Kendall tau tables.
+  .venv/bin/python report.py --sweep_dir="$out/$name" --metric=test_ece
+  cp "$out/$name"/results.md "$out/$name"/results_test_ece.md
   .venv/bin/python report.py --sweep_dir="$out/$name" --metric=test_accuracy
   mkdir -p "docs/study/overfit/$name"
-  cp "$out/$name"/results.md "$out/$name"/results.csv "$out/$name"/*.png "docs/study/overfit/$name/"
+  cp "$out/$name"/results.md "$out/$name"/results_test_ece.md "$out/$name"/results.csv \
+    "$out/$name"/*.png "docs/study/overfit/$name/"
 }
 study l1 --configs=configs/overfit/l1.cfg --grid=l1=0,1e-5,1e-4,1e-3
 study l2 --configs=configs/overfit/l2.cfg --grid=l2=0,1e-4,1e-3,1e-2

@@ -119,7 +119,8 @@ def kendall_rows(by_variant):
             if len(pairs) >= MIN_RUNS:
                 x, y = np.array(pairs).T
                 tau, p = scipy.stats.kendalltau(x, y)
-                by_gap[gap_name] = (float(tau), float(p), len(pairs))
+                if math.isfinite(tau):  # nan: the measure (or gap) is constant over the runs
+                    by_gap[gap_name] = (float(tau), float(p), len(pairs))
         if by_gap:
             rows.append((name, sign, by_gap))
     return rows
