@@ -380,12 +380,13 @@ class Trainer:
             tf.stack([r["learning_rate"], gap, *[r[name] for name in extra]]),
             step,
         )
-        write_scalars(
-            self.writers.val,
-            ["calibration/ece", "calibration/brier", "calibration/confidence"],
-            calibration.scalars_from_sums(calib, self.ece_bins),
-            step,
-        )
+        if calib is not None:
+            write_scalars(
+                self.writers.val,
+                ["calibration/ece", "calibration/brier", "calibration/confidence"],
+                calibration.scalars_from_sums(calib, self.ece_bins),
+                step,
+            )
 
     def _write_layer_stats(self, step, last_step, acts):
         """Per-layer statistics of weights, the last step, activations, and the regularizers'."""
