@@ -10,6 +10,8 @@ seeds 0..--seeds-1. --train_flag=--NAME=VALUE adds one train.py flag to every ru
 taken whole (commas included); --train_flags=--a=1,--b=2 is the short form for values without
 commas. --grid=NAME=V1,V2,... crosses the train.py flag NAME's values with the configs; when a
 value itself holds commas, separate the values with ';' instead (--grid='dropout_rate=0.5;0.5,0.3').
+--grid=CONFIG:NAME=V1,V2,... binds a grid to one config (its path or file name), so that one
+sweep holds several regularizers, each with its own grid, beside one baseline config.
 The sweep sets --seed, --logdir, --run_name, --flagfile and --progress itself: giving them in a
 config, --train_flag or --grid is an error. Every run's full flag list is checked with train.py's
 own flags and validators before anything is written (--dry_run stops there and lists the runs).
@@ -58,8 +60,8 @@ flags.DEFINE_multi_string(
     "grid",
     [],
     "NAME=V1,V2,...: run every config with each value of train.py's --NAME (repeat to cross "
-    "several flags). Values holding commas: separate them with ';', e.g. "
-    "dropout_rate=0.5;0.5,0.3.",
+    "several flags); CONFIG:NAME=V1,V2,...: for that config only (e.g. l2.cfg:l2=1e-4,1e-3). "
+    "Values holding commas: separate them with ';', e.g. dropout_rate=0.5;0.5,0.3.",
 )
 flags.DEFINE_bool("dry_run", False, "Check and list the runs; write and run nothing.")
 flags.register_validator("workers", lambda v: v >= 1, message="--workers must be >= 1")
@@ -171,7 +173,7 @@ def _sweep(workers, logs_dir):
         "configs": FLAGS.configs,
         "seeds": FLAGS.seeds,
         "train_flags": extra,
-        "grid": {name: values for name, values in grid},
+        **targs.grid_protocol(grid),
         "executor": FLAGS.executor,
     }
     manifest.write(out, variants, runs, protocol)

@@ -184,6 +184,8 @@ def conclude(trainer, dataset, outcome, active, place, cfg):
         "devices": place.description,
         "validated_on": "test" if dataset.validates_on_test else "val",
         "data_fingerprint": dataset.fingerprint(),
+        # Split sizes: an accuracy is a count of them (report.py compares counts, exact ties).
+        "examples": {s: len(getattr(dataset, s)) for s in ("train", "val", "test")},
         "test_evaluations": trainer.evaluations.get("test", 0),  # passes after training
         **outcome.details,
         **run_metrics.results(trainer, trainer.model, cfg, row=row, test=test, val=val),

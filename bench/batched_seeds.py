@@ -2,13 +2,13 @@
 
     .venv/bin/python bench/batched_seeds.py [--seeds=5] [--repeats=200]
 
-Issue #14 suggests training the seeds of a variant in one compiled program, with every run's
-numbers bitwise those of a standalone train.py run. Vectorizing over seeds turns each Dense
-layer's MatMul (fused with its bias and activation, as TensorFlow compiles a Keras Dense inside
-tf.function) into one batched matmul over [seeds, batch, features]. This checks, for the
-tutorial MLP's layer shapes (train batch 120, validation 30; forward and the two backward
-products), whether a batched product gives each seed bitwise what its own layer gives, and times
-both. One thread per pool by default, as a sweep worker runs (TF_NUM_INTRAOP_THREADS and
+Training the seeds of a variant in one compiled program could speed a sweep up, but only keeps
+the project's numbers if every run stays bitwise a standalone train.py run. Vectorizing over
+seeds turns each Dense layer's MatMul (fused with its bias and activation, as TensorFlow compiles
+a Keras Dense inside tf.function) into one batched matmul over [seeds, batch, features]. This
+checks, for the tutorial MLP's layer shapes (train batch 120, validation 30; forward and the two
+backward products), whether a batched product gives each seed bitwise what its own layer gives,
+and times both. One thread per pool by default, as a sweep worker runs (TF_NUM_INTRAOP_THREADS and
 TF_NUM_INTEROP_THREADS override it). Exit 0 either way: it measures, it does not judge.
 """
 

@@ -5,7 +5,7 @@
 # after SIGTERM, then the tutorial run and the throughput benchmark on the GPU against the CPU.
 # Prints one line per check and exits non-zero at the first failure; KEEP_GOING=1 runs every
 # check and exits non-zero at the end if any failed (for a scarce GPU lease). PYTHON picks the
-# interpreter (default .venv/bin/python). Record its figures in BUILD.md ("GPU").
+# interpreter (default .venv/bin/python). Record its figures in BUILD.md ("The GPU check").
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-/tmp/gpu_check}

@@ -14,14 +14,14 @@ study() {  # name, then sweep.py arguments
   shift
   .venv/bin/python sweep.py --seeds="$seeds" --out="$out/$name" \
     --train_flag=--sharpness_samples="$sharpness" "$@" || true
-  # The paired statistics on test ECE first (kept as results_test_ece.md), then on accuracy;
-  # both carry the calibration, generalization-measure and Kendall tau tables.
-  .venv/bin/python report.py --sweep_dir="$out/$name" --metric=test_ece
-  cp "$out/$name"/results.md "$out/$name"/results_test_ece.md
+  # The paired statistics on accuracy, then on test ECE (its report in <name>/test_ece/); both
+  # carry the calibration, generalization-measure and Kendall tau tables.
   .venv/bin/python report.py --sweep_dir="$out/$name" --metric=test_accuracy
-  mkdir -p "docs/study/overfit/$name"
-  cp "$out/$name"/results.md "$out/$name"/results_test_ece.md "$out/$name"/results.csv \
-    "$out/$name"/*.png "docs/study/overfit/$name/"
+  .venv/bin/python report.py --sweep_dir="$out/$name" --metric=test_ece
+  rm -rf "docs/study/overfit/$name"
+  mkdir -p docs/study/overfit
+  cp -r "$out/$name/report/test_accuracy" "docs/study/overfit/$name"
+  cp -r "$out/$name/report/test_ece" "docs/study/overfit/$name/test_ece"
 }
 study l1 --configs=configs/overfit/l1.cfg --grid=l1=0,1e-5,1e-4,1e-3
 study l2 --configs=configs/overfit/l2.cfg --grid=l2=0,1e-4,1e-3,1e-2

@@ -7,5 +7,5 @@ cd "$(dirname "$0")/.."
 out=${OUT:-sweeps_out/tutorial20}
 .venv/bin/python sweep.py --configs='configs/model*.cfg' --seeds=20 --out="$out" || true
 .venv/bin/python report.py --sweep_dir="$out" --baseline=model1 --metric=test_accuracy
-mkdir -p docs/study/tutorial
-cp "$out"/results.md "$out"/results.csv "$out"/*.png docs/study/tutorial/
+rm -rf docs/study/tutorial
+cp -r "$out/report/test_accuracy" docs/study/tutorial

@@ -32,6 +32,7 @@ def protocol(out_dir, manifest, variants, rows, metric, higher, baseline, why):
     finished = sum(r["finished"] for r in rows)
     base_label = next(v["label"] for v in variants if v["variant"] == baseline)
     grid = p.get("grid") or {}
+    bound = p.get("config_grids") or {}
     lines = [
         f"# Results: {out_dir}",
         "",
@@ -51,6 +52,11 @@ def protocol(out_dir, manifest, variants, rows, metric, higher, baseline, why):
             else "none"
         ),
     ]
+    for config, axes in bound.items():
+        lines.append(
+            f"- **Grid of `{config}` alone**: "
+            + "; ".join(f"`{k}` ∈ {{{', '.join(v)}}}" for k, v in axes.items())
+        )
     if p.get("shared"):
         lines.append(
             "- **Settings shared by every variant, given or not train.py's default**: "
@@ -68,12 +74,52 @@ def protocol(out_dir, manifest, variants, rows, metric, higher, baseline, why):
             + " (the labels say how)"
         )
     lines += [
-        f"- **Metric**: `{metric}`, the value at each run's last epoch (metrics.json "
-        f'"final"); {"higher" if higher else "lower"} is better.',
+        f'- **Metric**: `{metric}` {measured(rows)} (metrics.json "final"); '
+        f"{'higher' if higher else 'lower'} is better.",
         f"- **Baseline**: `{baseline}` ({_esc(base_label)}): {why}.",
         "",
     ]
     return lines
+
+
+def measured(rows):
+    """Which weights the metric was measured on: the restored best epoch's or the last's."""
+    on = sum(r["early_stopping"] for r in rows)
+    finished = sum(r["finished"] for r in rows)
+    last = "the last epoch's"
+    if not on:
+        return f"of the weights each run ends with: {last}"
+    best = "the best epoch's (lowest validation loss), which early stopping restored"
+    if on == finished:
+        return f"of the weights each run ends with: {best}"
+    return (
+        f"of the weights each run ends with: in the {on} runs with early stopping {best}; "
+        f"in the others {last}"
+    )
+
+
+def epochs(r, key):
+    """'5.2 [3–8]': an epoch's mean and range over a variant's finished runs."""
+    if math.isnan(r[f"{key}_mean"]):
+        return "–"
+    low, high = r[f"{key}_min"], r[f"{key}_max"]
+    span = f"{low:g}" if low == high else f"{low:g}–{high:g}"
+    return f"{r[f'{key}_mean']:.3g} [{span}]"
+
+
+def early_stopping_note(rows, baseline):
+    """Early stopping regularizes too: say where the baseline's runs stopped and peaked."""
+    base = next(r for r in rows if r["variant"] == baseline)
+    stopped = sum(r["early_stopped"] for r in rows)
+    if not stopped:
+        return []
+    return [
+        f"Early stopping ended {stopped} of {sum(r['finished'] for r in rows)} finished runs "
+        f"before their last planned epoch. The baseline's best epochs: {epochs(base, 'best_epoch')}"
+        f", its runs stopped at {epochs(base, 'stopped_epoch')}, of at most "
+        f"{base['epochs_planned']}: part of any regularization here is early stopping's.",
+        "",
+    ]
 
 
 def variant_table(rows, metric):
@@ -82,8 +128,9 @@ def variant_table(rows, metric):
         "## Per variant",
         "",
         f"| variant | label | {metric}{unit}: mean ± std | 95% CI of the mean | per seed | "
-        "finished / runs | sparsity of reg. layers | L2 norm of reg. layers |",
-        "|---|---|---|---|---|---|---|---|",
+        "finished / runs | best epoch: mean [range] | stopped at: mean [range] | "
+        "sparsity of reg. layers | L2 norm of reg. layers |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         per_seed = ", ".join(fmt(v) for _, v in sorted(r["values"].items()))
@@ -93,6 +140,7 @@ def variant_table(rows, metric):
             f"| {r['variant']} | {_esc(r['label'])} | {_num(fmt, r['mean'])} ± "
             f"{_num(fmt, r['std'])} | [{_num(fmt, r['ci_low'])}, {_num(fmt, r['ci_high'])}] | "
             f"{per_seed or '–'} | {r['finished']} / {r['runs']} | "
+            f"{epochs(r, 'best_epoch')} | {epochs(r, 'stopped_epoch')} | "
             f"{_num(lambda v: f'{v:.3f}', r['reg_layers_sparsity_mean'])} | "
             f"{_num(_sig3, r['reg_layers_l2_norm_mean'])} |"
         )
@@ -121,8 +169,21 @@ def paired_table(paired, metric, higher, baseline, base_label):
             f"{_num(lambda v: f'{v:.3g}', c['p_holm'])} | {'yes' if c['significant'] else 'no'} |"
         )
     lines.append("")
+    lines += family(paired, baseline)
     lines += verdict(paired, metric, higher)
     return [*lines, ""]
+
+
+def family(paired, baseline):
+    """The family Holm's correction is over: every comparison of this report."""
+    if len(paired) < 2:
+        return []
+    return [
+        f"**The family**: one question, does any variant differ from the baseline `{baseline}`? "
+        f"Holm's correction is over all {len(paired)} comparisons above (every variant of this "
+        "sweep, of every config and grid, against the baseline).",
+        "",
+    ]
 
 
 def verdict(paired, metric, higher):
@@ -179,7 +240,24 @@ def failures(variants, by_variant):
     return [*lines, ""]
 
 
-def method(metric, higher):
+def counts(metric, n):
+    """How the values are compared: as counts of n examples, or as floats."""
+    if n:
+        return (
+            f"- `{metric}` is a count of correct predictions among the split's {n} examples "
+            '(metrics.json "examples"): each value is taken as count / n, and the paired '
+            "test and P(improvement) compare the counts (runs.csv: "
+            f"`{metric}_count`, `{metric}_examples`). Equal differences in examples are "
+            "then equal exactly; in float32 they differ in the last digits (2.9999971/120 "
+            "against 3.0000043/120), which would rank rounding noise as if it were signal."
+        )
+    return (
+        f"- `{metric}` is compared as a real number (not a count of examples: no split "
+        "size in metrics.json or values that are not count / n), at full precision."
+    )
+
+
+def method(metric, higher, n=None):
     better = "higher" if higher else "lower"
     return [
         "## How the numbers are computed",
@@ -194,10 +272,25 @@ def method(metric, higher):
         "- P(improvement) is rliable's probability of improvement (Agarwal et al., 2021): the "
         "mean over all pairs (i, j) of those seeds of 1[variant's x_i is better than the "
         f"baseline's y_j] + ½·1[x_i = y_j], {better} being better; 0.5 means no tendency.",
-        "- Wilcoxon signed-rank test on the paired differences (two-sided, scipy; zero "
-        "differences dropped, p = 1 when all are zero), Holm-adjusted over the variants "
-        f"compared; significant: adjusted p < {stats.ALPHA}. With n seeds the smallest "
-        "possible p is 2/2^n (0.25 for 3 seeds, 0.0625 for 5, 0.031 for 6).",
+        counts(metric, n),
+        "- Wilcoxon signed-rank test on the paired differences, two-sided. Zero differences "
+        "(a seed on which variant and baseline score the same) are dropped, "
+        'zero_method="wilcox": they say nothing about the direction of a difference, and the '
+        "test is then scipy's default. Equal absolute differences (ties) share their average "
+        f"rank, and with up to {stats.EXACT_UP_TO} nonzero differences the p-value is exact "
+        "given those ranks: all 2^n sign patterns are equally likely under no difference, "
+        "p = min(1, 2·min(P(W+ ≥ w), P(W+ ≤ w))), as scipy.stats.wilcoxon with "
+        "method=PermutationMethod(n_resamples=inf) computes it (scipy's default up to 13 "
+        "differences); above, scipy's normal approximation with its tie correction. p = 1 "
+        "when every difference is zero. With n seeds the smallest possible p is 2/2^n "
+        "(0.25 for 3 seeds, 0.0625 for 5, 0.031 for 6).",
+        "- Holm's correction over all the comparisons of this report (the family: every "
+        "variant against the baseline): the i-th smallest of m p-values becomes the running "
+        f"maximum of min(1, (m − i + 1)·p); significant: adjusted p < {stats.ALPHA}.",
+        "- Epochs: best epoch = the epoch of lowest validation loss (metrics.json "
+        '"best_epoch"); stopped at = the last epoch trained (early stopping\'s "stopped_epoch",'
+        ' else "epochs_completed"). Every number of this file is recomputable from runs.csv, '
+        "which holds each run's values at full precision.",
         "- Sparsity and L2 norm of the regularized layers: the final per-layer statistics "
         '(metrics.json "weights") averaged over the hidden layers that carry any regularizer '
         "(every hidden layer when a variant has none), then over seeds.",
@@ -205,13 +298,16 @@ def method(metric, higher):
     ]
 
 
-def write(out_dir, manifest, variants, by_variant, rows, paired, metric, higher, baseline, why):
+def write(
+    out_dir, manifest, variants, by_variant, rows, paired, metric, higher, baseline, why, n=None
+):
     base_label = next(v["label"] for v in variants if v["variant"] == baseline)
     lines = protocol(out_dir, manifest, variants, rows, metric, higher, baseline, why)
     lines += variant_table(rows, metric)
+    lines += early_stopping_note(rows, baseline)
     lines += paired_table(paired, metric, higher, baseline, base_label)
     lines += failures(variants, by_variant)
-    lines += method(metric, higher)
+    lines += method(metric, higher, n)
     return "\n".join(lines)
 
 

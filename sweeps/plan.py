@@ -66,6 +66,32 @@ def _slug(text):
     return re.sub(r"[^A-Za-z0-9.+-]", "-", text)
 
 
+def axes_by_config(grid, paths):
+    """{path: the grid axes of that config}: crossed axes for every config, a bound axis for the
+    one config its CONFIG names (as given in --configs, its file name, or its stem)."""
+    out = {path: [a for a in grid if a.config is None] for path in paths}
+    for a in (a for a in grid if a.config is not None):
+        spelled = os.path.normpath(a.config)
+        matches = [
+            path
+            for path in paths
+            if spelled
+            in (
+                os.path.normpath(path),
+                os.path.basename(path),
+                os.path.splitext(os.path.basename(path))[0],
+            )
+        ]
+        if len(matches) != 1:
+            how = "is not one of --configs" if not matches else "names several of --configs"
+            raise UserError(
+                f"--grid={a.config}:{a.flag}=...: {a.config} {how} ({', '.join(paths)}); "
+                "name one config by its path or file name"
+            )
+        out[matches[0]].append(a)
+    return out
+
+
 def plan(config_patterns, seeds, runs_dir, extra_args=(), grid=()):
     """(variants, runs): every config x grid point, then x seed, in that order. Writes nothing.
 
@@ -78,13 +104,14 @@ def plan(config_patterns, seeds, runs_dir, extra_args=(), grid=()):
     defaults, order = targs.defaults()
     probe = targs.fresh()
     extra_names = {targs.flag_name(a, probe) for a in extra_args}
-    grid_names = {name for name, _ in grid}
-    overrides = extra_names | grid_names
+    grid_names = {a.flag for a in grid}
+    axes = axes_by_config(grid, paths)
     planned = []
     for path in paths:
         stem = _slug(os.path.splitext(os.path.basename(path))[0])
         label_line = labels.from_flagfile(path)
-        for point in itertools.product(*[[(name, v) for v in vals] for name, vals in grid]):
+        overrides = extra_names | {a.flag for a in axes[path]}  # what this config's runs override
+        for point in itertools.product(*[[(a.flag, v) for v in a.values] for a in axes[path]]):
             name = "_".join([stem] + [f"{flag}-{_slug(v)}" for flag, v in point])
             if name in (p["name"] for p in planned):
                 raise UserError(f"two variants are named {name}: rename one of their configs")
@@ -133,7 +160,9 @@ def plan(config_patterns, seeds, runs_dir, extra_args=(), grid=()):
     # Its own settings (given, or not train.py's default) of the flags that vary; with none, its
     # values of those flags.
     owns = [
-        labels.settings(p["ident"], defaults, order, p["given"], overrides | same_everywhere)
+        labels.settings(
+            p["ident"], defaults, order, p["given"], extra_names | grid_names | same_everywhere
+        )
         or values_of(p, varying)
         for p in planned
     ]

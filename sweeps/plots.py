@@ -3,7 +3,6 @@
 import math
 import os
 import re
-import warnings
 
 import matplotlib
 
@@ -79,44 +78,168 @@ def metric_per_variant(rows, metric, baseline, path):
     plt.close(fig)
 
 
-def _padded(histories):
-    """Seeds x epochs, NaN-padded: variants may train for different numbers of epochs."""
-    length = max(len(h) for h in histories)
-    return np.array([list(h) + [math.nan] * (length - len(h)) for h in histories], dtype=float)
+def curve_series(histories):
+    """(epochs, mean, std, stops) of one variant's runs: mean and std only over the epochs every
+    run reached (a mean over the seeds still running would jump as they stop); stops: each
+    run's (last epoch, last value)."""
+    histories = [np.asarray(h, dtype=float) for h in histories if len(h)]
+    if not histories:
+        return np.zeros(0), np.zeros(0), np.zeros(0), []
+    common = min(len(h) for h in histories)
+    h = np.array([x[:common] for x in histories])
+    stops = [(len(x), float(x[-1])) for x in histories]
+    return np.arange(1, common + 1), h.mean(0), h.std(0), stops
 
 
-def curves(variants, by_variant, key, path):
-    """One history value (e.g. val_accuracy) of every variant: mean over seeds, ±1 std band."""
-    fig, ax = plt.subplots(figsize=(WIDTH, 5), dpi=DPI)
-    colors = _colors(len(variants))
-    drawn = 0
-    for v, color in zip(variants, colors, strict=True):
+def _histories(by_variant, variant, key):
+    return [
+        r.metrics["history"][key]
+        for r in by_variant[variant]
+        if r.finished and key in r.metrics.get("history", {})
+    ]
+
+
+def says_something(histories):
+    """False for a curve that is flat in every run (a constant learning rate, a zero penalty)."""
+    values = [np.asarray(h, dtype=float) for h in histories if len(h)]
+    values = [v[np.isfinite(v)] for v in values]
+    return any(v.size and np.ptp(v) > 0 for v in values)
+
+
+def curve_keys(by_variant):
+    """The history keys worth a figure: not flat everywhere, and not a copy of an earlier key
+    (a penalty equal to the total penalty in every run)."""
+    done = [r for runs in by_variant.values() for r in runs if r.finished]
+    keys = sorted({k for r in done for k in r.metrics.get("history", {})})
+    kept, seen = [], set()
+    for key in keys:
+        # A run without the key (no such penalty) counts as zeros: penalty_l1 of an L1 variant
+        # beside an unregularized one is the same figure as their total step penalty.
         hist = [
-            r.metrics["history"][key]
-            for r in by_variant[v["variant"]]
-            if r.finished and key in r.metrics.get("history", {})
+            r.metrics["history"].get(key) or [0.0] * r.metrics.get("epochs_completed", 0)
+            for r in done
         ]
-        if not hist:
+        signature = repr(hist)
+        if signature in seen or not says_something(hist):
             continue
-        h = _padded(hist)
-        if np.isnan(h).all():
+        seen.add(signature)
+        kept.append(key)
+    return kept
+
+
+def _log_scale(ax, key, values):
+    """Penalties span decades: log when every value is positive, else symlog."""
+    if not re.search("penalty|norm", key):
+        return ""
+    v = np.abs(np.concatenate([np.ravel(x) for x in values]))
+    v = v[np.isfinite(v)]
+    if v.size and v.min() > 0:
+        ax.set_yscale("log")
+        return " (log scale)"
+    if (v > 0).any():
+        ax.set_yscale("symlog", linthresh=float(v[v > 0].min()))
+        return " (symlog scale: linear below the smallest nonzero value)"
+    return ""
+
+
+def curves(variants, by_variant, key, path, baseline=None):
+    """One history value (e.g. val_accuracy) of every variant: the mean over its seeds while all
+    of them run, ±1 std band, and an x at each run's last epoch. Variants with identical curves
+    share one line and legend entry; the baseline is drawn on top."""
+    fig, ax = plt.subplots(figsize=(WIDTH, 5), dpi=DPI)
+    groups = {}  # curve data -> [variant], so identical curves are one line
+    for v in variants:
+        hist = _histories(by_variant, v["variant"], key)
+        if hist:
+            groups.setdefault(repr(hist), []).append(v)
+    colors = dict(zip(groups, _colors(len(groups)), strict=True))
+    drawn = []
+    for sig, members in groups.items():
+        hist = _histories(by_variant, members[0]["variant"], key)
+        epochs, mean, std, stops = curve_series(hist)
+        if not np.isfinite(mean).any():
             continue
-        epochs = np.arange(1, h.shape[1] + 1)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN epochs of shorter runs
-            mean, std = np.nanmean(h, 0), np.nanstd(h, 0)
-        ax.plot(epochs, mean, color=color, label=f"{v['label']} ({len(hist)})")
-        ax.fill_between(epochs, mean - std, mean + std, color=color, alpha=0.15, linewidth=0)
-        drawn += 1
+        base = any(m["variant"] == baseline for m in members)
+        z = 3 if base else 2
+        names = " = ".join(m["label"] for m in members)
+        first, last = min(e for e, _ in stops), max(e for e, _ in stops)
+        span = f"stop {first}" if first == last else f"stops {first}–{last}"
+        ax.plot(
+            epochs,
+            mean,
+            color=colors[sig],
+            lw=2.2 if base else 1.4,
+            zorder=z,
+            label=f"{names}{' (baseline)' if base else ''} ({len(hist)} seeds; {span})",
+        )
+        ax.fill_between(epochs, mean - std, mean + std, color=colors[sig], alpha=0.15, lw=0)
+        for h in hist:  # each seed on from where the mean ends, faint: one run, not a mean
+            if len(h) > len(epochs):
+                tail = np.arange(len(epochs), len(h) + 1)
+                ax.plot(tail, h[len(epochs) - 1 :], color=colors[sig], lw=0.7, alpha=0.4)
+        ax.scatter(
+            [e for e, _ in stops],
+            [v for _, v in stops],
+            marker="x",
+            s=18,
+            color=colors[sig],
+            zorder=z,
+        )
+        drawn.append(mean)
     if drawn:
+        note = _log_scale(ax, key, drawn)
         ax.set_xlabel("epoch")
-        ax.set_ylabel(key)
-        ax.set_title(f"{key}: mean over seeds per variant (band: ±1 std; legend: seeds)")
+        ax.set_ylabel(key + note)
+        ax.set_title(
+            f"{key}: mean over seeds while all run (band: ±1 std), then each run faint to its "
+            "last epoch (x)"
+        )
         ax.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.01, 0.5))
         fig.tight_layout()
         fig.savefig(path)
     plt.close(fig)
     return bool(drawn)
+
+
+def forest(paired, metric, baseline_label, path):
+    """Each variant's mean paired difference from the baseline with its 95% CI, zero marked;
+    filled: significant after Holm's correction, hollow: not."""
+    rows = [c for c in paired if c["n_pairs"] and math.isfinite(c["diff_mean"])]
+    if not rows:
+        return False
+    k = _scale(metric)
+    fig, ax = plt.subplots(figsize=(WIDTH, max(3.0, 0.45 * len(rows) + 1.5)), dpi=DPI)
+    y = np.arange(len(rows))[::-1]
+    for yi, c in zip(y, rows, strict=True):
+        low, high = c["diff_ci_low"] * k, c["diff_ci_high"] * k
+        mean = c["diff_mean"] * k
+        color = "tab:red" if c["significant"] else "tab:blue"
+        xerr = [[mean - low], [high - mean]] if math.isfinite(low) else None
+        ax.errorbar(
+            mean,
+            yi,
+            xerr=xerr,
+            fmt="o",
+            color=color,
+            capsize=4,
+            mfc=color if c["significant"] else "white",
+            zorder=3,
+        )
+    ax.axvline(0, color="0.3", lw=1, zorder=1)
+    ax.set_yticks(y, [c["label"] for c in rows])
+    ax.set_ylim(-0.7, len(rows) - 0.3)
+    unit = " (points)" if results.is_fraction(metric) else ""
+    ax.set_xlabel(f"{metric}: variant − baseline{unit}, mean over paired seeds, 95% bootstrap CI")
+    ax.set_title(
+        f"Paired difference from the baseline ({baseline_label}); "
+        "red, filled: significant (Holm p < 0.05)",
+        fontsize="medium",
+    )
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return True
 
 
 def _number(text):
@@ -132,6 +255,8 @@ def _path_series(flag, variants, rows):
     by_name = {r["variant"]: r for r in rows}
     lines = {}
     for v in variants:
+        if flag not in v["grid"]:
+            continue  # a config without this grid (e.g. another regularizer's)
         x = _number(v["grid"].get(flag))
         if x is None:
             return {}
@@ -202,15 +327,17 @@ def _safe(name):
     return re.sub(r"[^A-Za-z0-9._+-]", "-", name)
 
 
-def write_all(out_dir, variants, by_variant, rows, metric, baseline, grid_flags):
+def write_all(out_dir, variants, by_variant, rows, paired, metric, baseline, grid_flags):
     """Writes every figure into out_dir; returns their paths."""
     paths = [os.path.join(out_dir, f"{_safe(metric)}.png")]
     metric_per_variant(rows, metric, baseline, paths[-1])
-    done = [r for runs in by_variant.values() for r in runs if r.finished]
-    keys = sorted({k for r in done for k in r.metrics.get("history", {})})
-    for key in keys:
+    base_label = next(v["label"] for v in variants if v["variant"] == baseline)
+    path = os.path.join(out_dir, f"paired_{_safe(metric)}.png")
+    if forest(paired, metric, base_label, path):
+        paths.append(path)
+    for key in curve_keys(by_variant):
         path = os.path.join(out_dir, f"curves_{_safe(key)}.png")
-        if curves(variants, by_variant, key, path):
+        if curves(variants, by_variant, key, path, baseline):
             paths.append(path)
     for flag in grid_flags:
         path = os.path.join(out_dir, f"path_{_safe(flag)}.png")

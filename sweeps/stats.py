@@ -60,22 +60,41 @@ def probability_of_improvement(x, y, higher_is_better=True):
     return float(np.mean(better + 0.5 * (diff == 0)))
 
 
-def wilcoxon_p(differences):
-    """Two-sided Wilcoxon signed-rank p-value of paired differences; zero differences dropped.
+EXACT_UP_TO = 50  # nonzero differences; above, the normal approximation (as scipy switches)
 
-    1.0 when every difference is zero (no evidence of a difference: scipy would divide by
-    zero), nan when there are none. Exact for small samples without ties (scipy's default).
+
+def wilcoxon_p(differences):
+    """Two-sided Wilcoxon signed-rank p-value of paired differences.
+
+    Zero differences are dropped (zero_method="wilcox"); equal |differences| share their
+    average rank (ties). With up to EXACT_UP_TO nonzero differences the p-value is exact given
+    those ranks: every one of the 2^n sign patterns is equally likely under the null, and
+    p = min(1, 2 min(P(W+ >= w), P(W+ <= w))), which is scipy.stats.wilcoxon with
+    method=PermutationMethod(n_resamples=inf) (scipy's own default up to 13 differences).
+    Above, scipy's normal approximation with its tie correction. 1.0 when every difference is
+    zero, nan when there are none. Pass count-valued metrics as counts: equal differences are
+    then equal exactly, where float32 rounding would break their tie.
     """
-    # Rounding makes differences equal in exact arithmetic (e.g. two one-example accuracy
-    # gaps, 1/30 apart in float32) tie as they should.
-    d = np.round(np.asarray(differences, dtype=float), 12)
+    d = np.asarray(differences, dtype=float)
     if not d.size:
         return math.nan
-    if not np.any(d):
+    d = d[d != 0]
+    if not d.size:
         return 1.0
-    with warnings.catch_warnings():  # small-sample and tie notes: the method is documented
-        warnings.simplefilter("ignore")
-        return float(scipy_stats.wilcoxon(d, zero_method="wilcox").pvalue)
+    if d.size > EXACT_UP_TO:
+        with warnings.catch_warnings():  # the approximation is documented
+            warnings.simplefilter("ignore")
+            return float(scipy_stats.wilcoxon(d, method="asymptotic").pvalue)
+    doubled = np.rint(2 * scipy_stats.rankdata(np.abs(d))).astype(np.int64)  # midranks: k/2
+    # Number of sign patterns giving each value of 2 W+ (a subset sum over the doubled ranks).
+    ways = np.zeros(int(doubled.sum()) + 1, dtype=np.int64)
+    ways[0] = 1
+    for r in doubled:
+        ways[r:] = ways[r:] + ways[: ways.size - r].copy()
+    w = int(doubled[d > 0].sum())
+    total = float(2**d.size)
+    upper, lower = ways[w:].sum() / total, ways[: w + 1].sum() / total
+    return float(min(1.0, 2 * min(upper, lower)))
 
 
 def holm(p_values):
@@ -99,21 +118,26 @@ def smallest_p(n):
     return min(1.0, 2.0 / 2**n) if n else math.nan
 
 
-def paired(x_by_seed, y_by_seed, higher_is_better=True):
+def paired(x_by_seed, y_by_seed, higher_is_better=True, examples=None):
     """Variant x against baseline y on the seeds both finished (seed s shares its split).
 
     Returns the seeds, mean difference x - y with its bootstrap CI, the probability of
     improvement over those seeds, and the Wilcoxon p-value (Holm comes later, over variants).
+    With `examples` (n: the values are counts / n), the test and P(improvement) take the
+    counts, so that equal differences tie exactly; the differences are count differences / n.
     """
     seeds = sorted(set(x_by_seed) & set(y_by_seed))
     x = np.array([x_by_seed[s] for s in seeds], dtype=float)
     y = np.array([y_by_seed[s] for s in seeds], dtype=float)
+    if examples:
+        x, y = np.rint(x * examples), np.rint(y * examples)  # the counts, exactly
     d = x - y
-    low, high = bootstrap_ci(d)
+    scale = examples or 1
+    low, high = bootstrap_ci(d / scale)
     return {
         "seeds": seeds,
         "n_pairs": len(seeds),
-        "diff_mean": float(d.mean()) if d.size else math.nan,
+        "diff_mean": float((d / scale).mean()) if d.size else math.nan,
         "diff_ci_low": low,
         "diff_ci_high": high,
         "prob_improvement": probability_of_improvement(x, y, higher_is_better),

@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import typing
 
 from absl import flags
 
@@ -87,16 +88,29 @@ def extra_flags(train_flags, train_flag):
     return args
 
 
+class Axis(typing.NamedTuple):
+    """One --grid: a train.py flag, its values, and the config it is bound to (None: every)."""
+
+    flag: str
+    values: list
+    config: str | None = None
+
+
 def parse_grid(specs, extra):
-    """[(flag, [values])] from --grid=NAME=V1,V2,... (or V1;V2;... when a value has commas)."""
+    """[Axis] from --grid=NAME=V1,V2,... (or V1;V2;... when a value has commas), each crossed
+    with every config, or --grid=CONFIG:NAME=V1,... bound to that config alone."""
     fv = fresh()
     extra_names = {flag_name(a, fv) for a in extra}
     grid = []
     for spec in specs:
         name, sep, text = spec.partition("=")
+        config, colon, name = name.rpartition(":")
         name = name.strip().lstrip("-")
-        if not sep or not name or not text.strip():
-            raise UserError(f"--grid={spec}: write --grid=NAME=V1,V2,... with NAME a train.py flag")
+        if not sep or not name or not text.strip() or (colon and not config.strip()):
+            raise UserError(
+                f"--grid={spec}: write --grid=NAME=V1,V2,... (or CONFIG:NAME=V1,V2,... for one "
+                "config) with NAME a train.py flag"
+            )
         if name not in fv:
             raise UserError(f"--grid={spec}: train.py has no flag --{name}")
         check_not_owned(name, f"--grid={spec}")
@@ -107,15 +121,29 @@ def parse_grid(specs, extra):
             )
         if name in extra_names:
             raise UserError(f"--{name} is both a --grid flag and a --train_flag: give it once")
-        if name in (g for g, _ in grid):
+        config = config.strip() or None
+        # Twice for one config: crossed twice, crossed and bound, or bound to it twice.
+        if any(a.flag == name and (None in (a.config, config) or a.config == config) for a in grid):
             raise UserError(f"--grid names --{name} twice: give all its values in one --grid")
         values = [v.strip() for v in text.split(";" if ";" in text else ",")]
         if "" in values or len(set(values)) != len(values):
             raise UserError(f"--grid={spec}: the values must be distinct and non-empty")
         for value in values:
             parse_flags([f"--{name}={value}"], f"--grid={spec}: value {value!r}")
-        grid.append((name, values))
+        grid.append(Axis(name, values, config))
     return grid
+
+
+def grid_protocol(grid):
+    """sweep.json's grids: {"grid": {flag: values} crossed with every config, "config_grids":
+    {config: {flag: values}} bound to one}."""
+    out = {"grid": {}, "config_grids": {}}
+    for a in grid:
+        if a.config is None:
+            out["grid"][a.flag] = a.values
+        else:
+            out["config_grids"].setdefault(a.config, {})[a.flag] = a.values
+    return out
 
 
 def identity(cfg):

@@ -1,4 +1,4 @@
-"""Faults (issue #15): each ends with one line, a documented exit code, and nothing lost.
+"""Faults: each ends with one line, a documented exit code, and nothing lost.
 
 Corrupt checkpoints, a full disk (a real tmpfs), two processes on one run directory, what a crash
 leaves, a kill during a checkpoint write, file modes, and --help. The tmpfs tests need root (they

@@ -1,4 +1,4 @@
-"""Fuzzing the command lines (issue #15): bad input is one clear line and exit 2, never a traceback.
+"""Fuzzing the command lines: bad input is one clear line and exit 2, never a traceback.
 
 train.py: every flag, enumerated from options.define_flags on a fresh FlagValues (a new flag, a
 new regularizer's strength, is covered without touching this file), goes through the edge values

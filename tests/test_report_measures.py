@@ -84,7 +84,8 @@ def test_report_on_test_ece_with_tables_tau_and_reliability(sweep):
         timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    text = (sweep / "results.md").read_text()
+    report = sweep / "report" / "test_ece"
+    text = (report / "results.md").read_text()
     assert "## Calibration (test split, means over seeds)" in text
     ls_mean = np.mean([r[0] for r in RUNS["ls"]])
     assert f"| ls | 4 | {ls_mean:.4g} | {ls_mean / 2:.4g} |" in text
@@ -92,10 +93,10 @@ def test_report_on_test_ece_with_tables_tau_and_reliability(sweep):
     runs = [r for rs in RUNS.values() for r in rs]
     tau, p = scipy.stats.kendalltau([r[1] for r in runs], [r[2] for r in runs])
     assert f"| distance from init | + | {tau:.4g} | {p:.4g} | 8 |" in text
-    assert (sweep / "reliability_test.png").stat().st_size > 1000
+    assert (report / "reliability_test.png").stat().st_size > 1000
     assert "![reliability diagrams](./reliability_test.png)" in text
     # The paired statistics apply to ECE, lower being better: ls improves on every seed.
-    assert "`test_ece`, the value at each run's last epoch" in text and "lower is better" in text
+    assert "- **Metric**: `test_ece`" in text and "; lower is better." in text
     assert "| ls | ls | 4 | -0.06 [-0.0675, -0.0525] | 1.00 |" in text
 
 

@@ -107,6 +107,8 @@ def test_direction_of_improvement_follows_the_metric():
 def _metrics(acc, sparsity, norm, reg_layers):
     return {
         "status": "finished",
+        "epochs": 2,
+        "epochs_completed": 2,
         "best_epoch": 2,
         "final": {"test_accuracy": acc, "test_data_loss": 1 - acc, "train_accuracy": acc},
         "history": {
@@ -183,7 +185,8 @@ def report_cli(out, *args):
 def test_report_on_a_made_up_sweep_equals_hand_computation(made_up):
     proc = report_cli(made_up)
     assert proc.returncode == 0, proc.stderr
-    rows = {r["variant"]: r for r in read_csv(made_up / "results.csv")}
+    out = made_up / "report" / "test_accuracy"
+    rows = {r["variant"]: r for r in read_csv(out / "results.csv")}
     assert list(rows) == ["better", "none", "same"]
     base = np.array(BASE)
     better = base + np.array(DIFFS)
@@ -209,32 +212,39 @@ def test_report_on_a_made_up_sweep_equals_hand_computation(made_up):
     # Layer statistics: dense0 only (regularized_layers), sparsity 0.1 / norm 10.
     assert float(r["reg_layers_sparsity_mean"]) == pytest.approx(0.1)
 
-    runs = read_csv(made_up / "runs.csv")
+    runs = read_csv(out / "runs.csv")
     assert len(runs) == 24
     failed = next(x for x in runs if x["run"] == "same_s7")
     assert failed["status"] == "failed" and failed["exit_code"] == "2"
     assert "index 9 is out of range" in failed["error"]
     assert float(runs[0]["test_accuracy"]) == pytest.approx(better[0])
 
-    md = (made_up / "results.md").read_text()
+    md = (out / "results.md").read_text()
     assert "## Protocol" in md and "`test_accuracy`" in md and "higher is better" in md
     assert "Baseline**: `none`" in md and "first variant without regularization" in md
     assert "beyond seed noise (Holm-adjusted p < 0.05): `better` (+4.5 points, better)" in md
     assert "| same_s7 | 7 | failed | 2 | `logs/same_s7.log`: train.py: error: --layers" in md
     assert "rliable" in md and "Holm" in md
-    assert "| 8 / 8 | 0.100 | 10.0 |" in md  # the norm to 3 significant digits, not "10"
+    assert "| 8 / 8 | 2 [2] | 2 [2] | 0.100 | 10.0 |" in md  # norm to 3 digits, not "10"
     for name in ("test_accuracy.png", "curves_val_accuracy.png", "curves_train_data_loss.png"):
-        height, width, _ = png_shape(made_up / name)
+        height, width, _ = png_shape(out / name)
         assert width == 1000 and height >= 300
 
 
 def test_report_loss_metric_lower_is_better(made_up, tmp_path):
     proc = report_cli(made_up, "--metric=test_data_loss", "--baseline=same")
     assert proc.returncode == 0, proc.stderr
-    rows = {r["variant"]: r for r in read_csv(made_up / "results.csv")}
+    out = made_up / "report" / "test_data_loss"
+    rows = {r["variant"]: r for r in read_csv(out / "results.csv")}
     assert float(rows["better"]["diff_mean"]) == pytest.approx(-np.mean(DIFFS[:7]))
     assert float(rows["better"]["prob_improvement"]) > 0.5  # lower loss: an improvement
-    assert "lower is better" in (made_up / "results.md").read_text()
+    assert "lower is better" in (out / "results.md").read_text()
+    # Each metric's report in its own folder, whole: no figure of another metric beside it.
+    assert sorted(p.name for p in out.glob("*.png") if not p.name.startswith("curves_")) == [
+        "paired_test_data_loss.png",
+        "test_data_loss.png",
+    ]
+    assert (made_up / "report" / "test_accuracy" / "results.md").exists()
 
 
 def test_report_says_when_nothing_beats_seed_noise_and_draws_grid_paths(tmp_path):
@@ -246,8 +256,9 @@ def test_report_says_when_nothing_beats_seed_noise_and_draws_grid_paths(tmp_path
         ],
         grid={"l2": ["0", "0.001", "0.01"]},
     )
-    proc = report_cli(out)
+    proc = report_cli(out, f"--out={out}/rep")
     assert proc.returncode == 0, proc.stderr
+    out = out / "rep"
     md = (out / "results.md").read_text()
     assert "No variant differs from the baseline beyond seed noise" in md
     assert "smallest possible two-sided Wilcoxon p-value is 0.25" in md
@@ -262,12 +273,124 @@ def test_report_says_when_nothing_beats_seed_noise_and_draws_grid_paths(tmp_path
     [
         (["--baseline=nope"], "--baseline=nope is not a variant of this sweep; choose one of"),
         (["--metric=nope"], "--metric=nope: the runs' metrics.json 'final' has no such value"),
+        (["--out=SWEEP"], "would replace the sweep itself"),
+        (["--out=SWEEP/.."], "would replace the sweep itself"),
+        (["--out=SWEEP/sweep.json"], "is a file; name a folder for the report"),
+        (["--out=SWEEP/runs"], "holds files that are not a report; name another folder"),
     ],
 )
 def test_report_bad_input_is_one_line(made_up, args, message):
+    args = [a.replace("SWEEP", str(made_up)) for a in args]
     proc = report_cli(made_up, *args)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [f"report.py: error: {message}"] or (
         message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
     )
     assert "Traceback" not in proc.stderr
+
+
+# ---- counts, families, curves ----------------------------------------------------------------
+def test_count_metrics_tie_exactly_where_float32_does_not(tmp_path):
+    """Differences equal in test examples (3 of 120) differ in float32; as counts they tie, and
+    the p-value is scipy's exact permutation p on the counts."""
+    n = 120
+    base = [100, 104, 98, 110, 101, 99, 105, 102]
+    shift = [3, -3, 3, 3, -1, 3, 2, 0]  # ties: five |3|s; one zero
+    f32 = lambda k: float(np.float32(k) / np.float32(n))  # noqa: E731  # as the loop computes it
+    as_float = np.array([f32(b + d) - f32(b) for b, d in zip(base, shift, strict=True)])
+    assert len({round(x, 12) for x in as_float[np.array(shift) == 3]}) > 1  # no tie in floats
+    oracle = scipy_stats.wilcoxon(
+        np.array(shift, float), method=scipy_stats.PermutationMethod(n_resamples=np.inf)
+    ).pvalue
+    assert stats.wilcoxon_p(shift) == pytest.approx(oracle, abs=1e-12)
+    assert stats.wilcoxon_p(as_float) != pytest.approx(oracle)  # what rounding noise gives
+
+    def sweep(root, with_examples):
+        out = make_sweep(
+            root,
+            [
+                ("none", {"reg": ["none"]}, {}, {s: f32(b) for s, b in enumerate(base)}),
+                (
+                    "l2",
+                    {"reg": ["l2"]},
+                    {},
+                    {s: f32(b + d) for s, (b, d) in enumerate(zip(base, shift, strict=True))},
+                ),
+            ],
+        )
+        for run in (out / "runs").iterdir():
+            m = json.loads((run / "metrics.json").read_text())
+            if with_examples:
+                m["examples"] = {"train": 60, "val": 30, "test": n}
+            (run / "metrics.json").write_text(json.dumps(m))
+        return out
+
+    out = sweep(tmp_path / "counts", True)
+    assert report_cli(out).returncode == 0
+    rep = out / "report" / "test_accuracy"
+    row = {r["variant"]: r for r in read_csv(rep / "results.csv")}["l2"]
+    assert float(row["p_value"]) == pytest.approx(oracle, abs=1e-12)
+    assert float(row["diff_mean"]) == pytest.approx(np.mean(shift) / n, abs=1e-15)
+    runs = {r["run"]: r for r in read_csv(rep / "runs.csv")}
+    assert runs["l2_s0"]["test_accuracy_count"] == "103"
+    assert runs["l2_s0"]["test_accuracy_examples"] == "120"
+    md = (rep / "results.md").read_text()
+    assert "count of correct predictions among the split's 120 examples" in md
+    assert 'zero_method="wilcox"' in md and "average rank" in md
+    # Runs that do not record their split's size: compared as floats, and results.md says so.
+    out = sweep(tmp_path / "floats", False)
+    assert report_cli(out).returncode == 0
+    rep = out / "report" / "test_accuracy"
+    row = {r["variant"]: r for r in read_csv(rep / "results.csv")}["l2"]
+    assert float(row["p_value"]) == pytest.approx(stats.wilcoxon_p(as_float))
+    assert "compared as a real number" in (rep / "results.md").read_text()
+
+
+def test_two_regularizers_with_their_own_grids_are_one_holm_family(tmp_path):
+    rng = np.random.default_rng(5)
+    base = dict(enumerate(rng.uniform(0.8, 0.9, 8)))
+    variants = [("none", {"reg": ["none"]}, {}, base)]
+    for flag, values in (("l2", ["1e-3", "1e-2"]), ("dropout_rate", ["0.2", "0.5"])):
+        for i, v in enumerate(values):
+            accs = {s: a + rng.normal(0.01 * (i + 1), 0.01) for s, a in base.items()}
+            variants.append((f"{flag}-{v}", {"reg": [flag]}, {flag: v}, accs))
+    out = make_sweep(tmp_path, variants)
+    manifest = json.loads((out / "sweep.json").read_text())
+    manifest["protocol"]["config_grids"] = {"l2.cfg": {"l2": ["1e-3", "1e-2"]}}
+    manifest["protocol"]["config_grids"]["dropout.cfg"] = {"dropout_rate": ["0.2", "0.5"]}
+    (out / "sweep.json").write_text(json.dumps(manifest))
+    assert report_cli(out).returncode == 0
+    rep = out / "report" / "test_accuracy"
+    rows = [r for r in read_csv(rep / "results.csv") if r["variant"] != "none"]
+    p = np.array([float(r["p_value"]) for r in rows])
+    # Holm by hand over all four comparisons: sorted p times 4, 3, 2, 1, running maximum.
+    order = np.argsort(p)
+    hand = np.empty(4)
+    hand[order] = np.maximum.accumulate(np.minimum(1, (4 - np.arange(4)) * p[order]))
+    assert [float(r["p_holm"]) for r in rows] == pytest.approx(hand)
+    md = (rep / "results.md").read_text()
+    assert "Holm's correction is over all 4 comparisons" in md
+    assert "**Grid of `l2.cfg` alone**: `l2` ∈ {1e-3, 1e-2}" in md
+    assert (rep / "path_l2.png").exists() and (rep / "path_dropout_rate.png").exists()
+
+
+def test_a_sweep_whose_runs_all_failed_says_so(tmp_path):
+    out = make_sweep(tmp_path, [("v", {"reg": ["none"]}, {}, {0: None, 1: None})])
+    proc = report_cli(out)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert "none of its 2 runs finished (2 failed)" in line
+    assert "logs/v_s0.log: train.py: error: --layers index 9 is out of range" in line
+    assert "run sweep.py first" not in line
+
+
+def test_curves_average_only_while_every_seed_runs():
+    from sweeps import plots
+
+    hist = [[1.0, 2.0, 3.0, 4.0, 5.0], [1.0, 1.0, 1.0], [3.0, 3.0, 3.0, 3.0]]
+    epochs, mean, std, stops = plots.curve_series(hist)
+    assert list(epochs) == [1, 2, 3] and list(mean) == pytest.approx([5 / 3, 2, 7 / 3])
+    assert std == pytest.approx(np.std([[1, 2, 3], [1, 1, 1], [3, 3, 3]], axis=0))
+    assert stops == [(5, 5.0), (3, 1.0), (4, 3.0)]
+    assert not plots.says_something([[0.001] * 5, [0.001] * 3])  # a constant learning rate
+    assert plots.says_something([[0.0, 0.0], [0.0, 0.1]])

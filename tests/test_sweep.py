@@ -167,7 +167,46 @@ def test_grid_bad_specs():
     with pytest.raises(UserError, match="--l2 is both a --grid flag and a --train_flag"):
         targs.parse_grid(["l2=0,1"], ["--l2=0.5"])
     grid = targs.parse_grid(["dropout_rate=0.5;0.5,0.3", "learning_rate=0.1,0.01"], [])
-    assert grid == [("dropout_rate", ["0.5", "0.5,0.3"]), ("learning_rate", ["0.1", "0.01"])]
+    assert grid == [
+        ("dropout_rate", ["0.5", "0.5,0.3"], None),
+        ("learning_rate", ["0.1", "0.01"], None),
+    ]
+    with pytest.raises(UserError, match="--grid names --l2 twice"):
+        targs.parse_grid(["l2=0,1", "a.cfg:l2=2"], [])
+    with pytest.raises(UserError, match="CONFIG:NAME=V1,V2"):
+        targs.parse_grid([":l2=0,1"], [])
+
+
+def test_grids_bound_to_one_config_make_one_study(tmp_path):
+    """Two regularizers, each with its own grid, beside one baseline: one sweep, one family."""
+    none = write_cfg(tmp_path / "none.cfg", "--reg=none")
+    l2 = write_cfg(tmp_path / "l2.cfg", "--reg=l2")
+    drop = write_cfg(tmp_path / "dropout.cfg", "--reg=dropout")
+    grid = targs.parse_grid(["l2.cfg:l2=1e-3,1e-2", f"{drop}:dropout_rate=0.2,0.5"], [])
+    variants, runs = sweep_plan.plan([none, l2, drop], 2, tmp_path / "runs", [], grid)
+    assert [v.name for v in variants] == [
+        "none",
+        "l2_l2-1e-3",
+        "l2_l2-1e-2",
+        "dropout_dropout_rate-0.2",
+        "dropout_dropout_rate-0.5",
+    ]
+    assert [dict(v.grid) for v in variants][1:3] == [{"l2": "1e-3"}, {"l2": "1e-2"}]
+    assert len(runs) == 10 and variants[4].identity["dropout_rate"] == [0.5]
+    assert targs.grid_protocol(grid) == {
+        "grid": {},
+        "config_grids": {
+            "l2.cfg": {"l2": ["1e-3", "1e-2"]},
+            drop: {"dropout_rate": ["0.2", "0.5"]},
+        },
+    }
+    # Crossed with every config, --dropout_rate would do nothing in l2.cfg: refused, as before.
+    with pytest.raises(UserError, match="dropout_rate"):
+        sweep_plan.plan(
+            [l2, drop], 1, tmp_path / "runs", [], targs.parse_grid(["dropout_rate=0.2"], [])
+        )
+    with pytest.raises(UserError, match="nope.cfg is not one of --configs"):
+        sweep_plan.plan([l2], 1, tmp_path / "runs", [], targs.parse_grid(["nope.cfg:l2=1"], []))
 
 
 def test_grid_expansion_names_labels_and_hashes(tmp_path):
@@ -373,7 +412,8 @@ def test_tables_equal_the_runs_and_the_paired_differences(two_by_three):
     }
     for metric in ("test_data_loss", "test_accuracy"):
         report(out, f"--metric={metric}", check=0)
-        rows = {r["variant"]: r for r in read_csv(out / "results.csv")}
+        rep = out / "report" / metric
+        rows = {r["variant"]: r for r in read_csv(rep / "results.csv")}
         values = {
             v: np.array([ms[s]["final"][metric] for s in range(3)]) for v, ms in metrics.items()
         }
@@ -391,15 +431,15 @@ def test_tables_equal_the_runs_and_the_paired_differences(two_by_three):
         assert float(r["diff_mean"]) == pytest.approx(d.mean())
         assert float(r["p_value"]) == pytest.approx(stats.wilcoxon_p(d))
         assert float(r["p_holm"]) == pytest.approx(stats.wilcoxon_p(d))  # one comparison
-    runs = read_csv(out / "runs.csv")
+    runs = read_csv(rep / "runs.csv")
     assert [(r["variant"], r["seed"], r["status"]) for r in runs] == [
         (v, str(s), "finished") for v in ("model1", "model2") for s in range(3)
     ]
-    md = (out / "results.md").read_text()
+    md = (rep / "results.md").read_text()
     assert "`--epochs=3`" in md and "epochs=3" in md and "## Paired comparison" in md
     assert "smallest possible two-sided Wilcoxon p-value is 0.25" in md
     for name in ("test_accuracy.png", "curves_val_accuracy.png", "curves_train_data_loss.png"):
-        _, width, _ = png_shape(out / name)
+        _, width, _ = png_shape(out / "report" / "test_accuracy" / name)
         assert width == 1000
 
 
@@ -449,10 +489,11 @@ def test_failed_and_diverged_runs_are_reported_and_the_exit_code_says_so(tmp_pat
     (fail,) = [ln for ln in lines if ln.strip().startswith("badlayers_")]
     assert "failed    exit 2" in fail and "--layers index 9 is out of range" in fail
     report(out, check=0)
-    rows = {r["variant"]: r for r in read_csv(out / "results.csv")}
+    rep = out / "report" / "test_accuracy"
+    rows = {r["variant"]: r for r in read_csv(rep / "results.csv")}
     assert rows["badlayers"]["finished"] == "0" and rows["badlayers"]["not_finished"] == "1"
     assert rows["model1"]["finished"] == "1"
-    md = (out / "results.md").read_text()
+    md = (rep / "results.md").read_text()
     assert "## Runs that did not finish" in md and "| failed | 2 |" in md
     assert "| diverged | 3 |" in md
     assert "- **Runs**: 3 variants × 1 seed (seed 0) = 3 runs, 1 finished." in md
@@ -568,3 +609,116 @@ def test_a_run_whose_metrics_json_is_unreadable_says_so(tmp_path):
     assert o.error.startswith("runs/r_s0/metrics.json is unreadable (")
     (run / "metrics.json").unlink()  # never written: missing, as before
     assert status.outcome(tmp_path, "r_s0").status == "missing"
+
+
+# ---- a report recomputed from its runs.csv alone ------------------------------------------------
+ES = [
+    "--train_flag=--epochs=40",
+    "--train_flag=--optimizer=adam",
+    "--train_flag=--learning_rate=0.01",
+    "--train_flag=--early_stopping_patience=2",
+    "--train_flag=--log_every=0",
+]
+
+
+@pytest.fixture(scope="module")
+def early_stopped(tmp_path_factory):
+    """model1 and model2 x 3 seeds with early stopping: the seeds stop at different epochs."""
+    out = tmp_path_factory.mktemp("early") / "sw"
+    cfgs = "--configs=configs/model1.cfg,configs/model2.cfg"
+    sweep(cfgs, "--seeds=3", f"--out={out}", "--workers=2", *ES, check=0)
+    report(out, check=0)
+    return out, out / "report" / "test_accuracy"
+
+
+def _fmt_pct(v):
+    return f"{100 * v:.1f}"
+
+
+@pytest.mark.slow
+def test_every_number_of_results_md_is_recomputed_from_runs_csv(early_stopped):
+    from scipy import stats as scipy_stats
+
+    _, rep = early_stopped
+    runs = read_csv(rep / "runs.csv")
+    md = (rep / "results.md").read_text()
+    n = int(runs[0]["test_accuracy_examples"])
+    counts = {}
+    for r in runs:
+        assert int(r["test_accuracy_count"]) == round(float(r["test_accuracy"]) * n)
+        counts.setdefault(r["variant"], {})[int(r["seed"])] = int(r["test_accuracy_count"])
+
+    def boot(x):  # the percentile bootstrap, written out: default_rng(0), 10,000 resamples
+        x = np.asarray(x, float)
+        means = x[np.random.default_rng(0).integers(0, x.size, (10_000, x.size))].mean(1)
+        return np.percentile(means, [2.5, 97.5])
+
+    rows = {r["variant"]: r for r in read_csv(rep / "results.csv")}
+    for variant, by_seed in counts.items():
+        x = np.array([by_seed[s] for s in sorted(by_seed)]) / n
+        low, high = boot(x)
+        r = rows[variant]
+        assert float(r["mean"]) == x.mean() and float(r["std"]) == x.std(ddof=1)
+        assert (float(r["ci_low"]), float(r["ci_high"])) == (low, high)
+        cells = f"| {_fmt_pct(x.mean())} ± {_fmt_pct(x.std(ddof=1))} | "
+        cells += f"[{_fmt_pct(low)}, {_fmt_pct(high)}] |"
+        assert f"| {variant} |" in md and cells in md, cells
+        stops = [
+            int(q["stopped_epoch"] or q["epochs_completed"])
+            for q in runs
+            if q["variant"] == variant
+        ]
+        best = [int(q["best_epoch"]) for q in runs if q["variant"] == variant]
+        assert float(r["stopped_epoch_mean"]) == np.mean(stops)
+        assert (float(r["best_epoch_min"]), float(r["best_epoch_max"])) == (min(best), max(best))
+    base, var = counts["model1"], counts["model2"]
+    seeds = sorted(base)
+    d = np.array([var[s] - base[s] for s in seeds])
+    nonzero = d[d != 0]
+    p = (
+        1.0
+        if not nonzero.size
+        else (
+            1.0
+            if nonzero.size == 1
+            else scipy_stats.wilcoxon(
+                nonzero.astype(float), method=scipy_stats.PermutationMethod(n_resamples=np.inf)
+            ).pvalue
+        )
+    )
+    xb = np.array([var[s] for s in seeds])[:, None]
+    yb = np.array([base[s] for s in seeds])[None, :]
+    prob = np.mean((xb > yb) + 0.5 * (xb == yb))
+    low, high = boot(d / n)
+    r = rows["model2"]
+    assert float(r["diff_mean"]) == pytest.approx((d / n).mean(), abs=1e-15)
+    assert (float(r["diff_ci_low"]), float(r["diff_ci_high"])) == pytest.approx((low, high))
+    assert float(r["prob_improvement"]) == prob
+    assert float(r["p_value"]) == pytest.approx(p, abs=1e-12)
+    assert float(r["p_holm"]) == pytest.approx(min(1.0, p), abs=1e-12)  # a family of one
+    diff = f"{100 * (d / n).mean():+.1f} [{100 * low:+.1f}, {100 * high:+.1f}]"
+    assert f"| 3 | {diff} | {prob:.2f} | {p:.3g} | {min(1.0, p):.3g} |" in md
+
+
+@pytest.mark.slow
+def test_curves_draw_no_mean_past_the_first_stop(early_stopped):
+    from sweeps import manifest as sweep_manifest
+    from sweeps import plots, results
+
+    out, rep = early_stopped
+    _, by_variant = results.load(str(out), sweep_manifest.read(str(out)))
+    lengths = []
+    for runs in by_variant.values():
+        hist = [r.metrics["history"]["val_data_loss"] for r in runs]
+        epochs, mean, _, stops = plots.curve_series(hist)
+        assert len(epochs) == len(mean) == min(len(h) for h in hist)  # every seed present
+        assert [e for e, _ in stops] == [len(h) for h in hist]
+        lengths += [len(h) for h in hist]
+    assert len(set(lengths)) > 1, "the seeds should stop at different epochs"
+    md = (rep / "results.md").read_text()
+    assert "the best epoch's (lowest validation loss), which early stopping restored" in md
+    assert "Early stopping ended 6 of 6 finished runs" in md
+    runs = read_csv(rep / "runs.csv")
+    assert all(r["stopped_epoch"] and r["best_epoch"] == r["measured_epoch"] for r in runs)
+    assert (rep / "paired_test_accuracy.png").exists()
+    assert not (rep / "curves_learning_rate.png").exists()  # constant: says nothing
