@@ -181,8 +181,11 @@ class Trainer:
         hit = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, -1), tf.argmax(yb, -1)), tf.float32))
         sq = tf.reduce_sum(tf.reduce_mean(tf.square(tf.nn.softmax(logits) - yb), -1))
         sums = tf.stack([ce, hit, sq])
+        # In a name scope, so that every other op keeps its name: Grappler's rewrites (the order
+        # of an add_n's inputs) follow names, and renamed ops changed a last bit elsewhere.
         if calibrate:
-            sums = tf.concat([sums, calibration.bin_sums(logits, yb, self.ece_bins)], 0)
+            with tf.name_scope("calibration"):
+                sums = tf.concat([sums, calibration.bin_sums(logits, yb, self.ece_bins)], 0)
         return sums, acts
 
     def _evaluate(self, x, y, probe=False, calibrate=False):
@@ -268,7 +271,8 @@ class Trainer:
         train = sums / n
         calibrate = bool(self.ece_bins)
         val, acts = self._evaluate(self.x_val, self.y_val, probe=probe, calibrate=calibrate)
-        val, calib = (val[:3], val[3:]) if calibrate else (val, None)
+        with tf.name_scope("calibration"):
+            val, calib = (val[:3], val[3:]) if calibrate else (val, None)
         row = self._history_row(train, val, acts)
         self.history.scatter_nd_update([[epoch]], [row])
         self.epoch.assign(step)
@@ -381,12 +385,13 @@ class Trainer:
             step,
         )
         if calib is not None:
-            write_scalars(
-                self.writers.val,
-                ["calibration/ece", "calibration/brier", "calibration/confidence"],
-                calibration.scalars_from_sums(calib, self.ece_bins),
-                step,
-            )
+            with tf.name_scope("calibration"):
+                write_scalars(
+                    self.writers.val,
+                    ["calibration/ece", "calibration/brier", "calibration/confidence"],
+                    calibration.scalars_from_sums(calib, self.ece_bins),
+                    step,
+                )
 
     def _write_layer_stats(self, step, last_step, acts):
         """Per-layer statistics of weights, the last step, activations, and the regularizers'."""
