@@ -11,7 +11,6 @@
 The process then ends without the interpreter's teardown (exit_fast).
 """
 
-import atexit
 import contextlib
 import os
 import re
@@ -20,6 +19,7 @@ import threading
 
 from absl import app, flags
 
+import framework_internals
 from errors import UserError, is_disk_full, not_utf8_text
 from runs.exit_codes import EXIT_OK, EXIT_USAGE
 
@@ -101,7 +101,7 @@ def exit_fast(code):
     for thread in threading.enumerate():
         if thread is not threading.main_thread() and not thread.daemon:
             thread.join()
-    atexit._run_exitfuncs()
+    framework_internals.run_exit_handlers()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):  # a reader that left (`| true`), closed
             stream.flush()

@@ -1,6 +1,5 @@
 """Command-line flags of train.py, their validators, and the run configuration they produce."""
 
-import copy
 import dataclasses
 import hashlib
 import json
@@ -9,6 +8,7 @@ import re
 
 from absl import flags
 
+import framework_internals
 import regularizers
 from errors import UserError
 
@@ -30,6 +30,7 @@ RESUME_INSENSITIVE = (
     "cluster_timeout",
     "port_base",
     "progress",
+    "hparams_experiment",
     "data_dir",
     "flagfile",
     "ece_bins",
@@ -83,6 +84,7 @@ GROUPS = {
         "checkpoint_every",
         "keep_checkpoints",
         "progress",
+        "hparams_experiment",
     ],
     "calibration and generalization measures": [
         "ece_bins",
@@ -315,6 +317,13 @@ def define_flags(fv=flags.FLAGS):
         **d,
     )
     flags.DEFINE_integer("sharpness_steps", 15, "Bisection steps of the sharpness search.", **d)
+    flags.DEFINE_bool(
+        "hparams_experiment",
+        True,
+        "Write the run's HParams columns beside its values. A sweep turns it off and writes "
+        "one experiment for all its runs (TensorBoard reads only one).",
+        **d,
+    )
     # Devices and distribution.
     flags.DEFINE_enum("device", "auto", ["auto", "cpu", "gpu"], "auto: GPU if present.", **d)
     flags.DEFINE_string("gpus", "", "GPU count (e.g. 2) or list (e.g. 0,2); empty: all.", **d)
@@ -380,8 +389,7 @@ def _explain_parse_errors(fv):
     """absl's own parse errors ("invalid literal for int() with base 10: 'x'") also say what
     the flag takes, e.g. "...; --epochs takes an integer, e.g. --epochs=350"."""
     for flag in fv.get_key_flags_for_module(__name__):
-        parser = flag.parser
-        kind = type(parser).__name__
+        kind = framework_internals.parser_kind(flag)
         if kind not in ("IntegerParser", "FloatParser", "BooleanParser"):
             continue  # enums list their values; lists are checked by their validators
         name, default = flag.name, flag.default
@@ -392,10 +400,7 @@ def _explain_parse_errors(fv):
             example = 1 if default is None else default
             hint = f"--{name} takes {what}, e.g. --{name}={example}"
 
-        # absl shares one parser between flags of the same type: this flag gets its own copy.
-        own = copy.copy(parser)
-
-        def parse(argument, own=own, hint=hint, kind=kind):
+        def parse(own, argument, hint=hint, kind=kind):
             try:
                 return type(own).parse(own, argument)
             except (TypeError, ValueError) as e:
@@ -403,8 +408,7 @@ def _explain_parse_errors(fv):
                     raise ValueError(hint) from e
                 raise ValueError(f"{e}; {hint}") from e
 
-        own.parse = parse
-        flag.parser = own
+        framework_internals.wrap_flag_parser(flag, parse)
 
 
 _INT = re.compile(r"\s*-?[0-9]+\s*")  # ASCII digits: str.isdigit() also takes '²', int() not

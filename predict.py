@@ -44,7 +44,7 @@ def read_inputs(path, columns):
             f"{len(columns)} columns {shown} (matched by name in the header)"
         )
     where = [(header.index(c), c) for c in columns]
-    x = [[csv_files.number(path, n, c, row[i]) for i, c in where] for n, row in rows]
+    x, _ = csv_files.values(path, rows, where)
     if not x:
         raise UserError(f"CSV file {path} has a header but no data rows")
     return np.asarray(x, np.float64)

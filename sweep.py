@@ -12,9 +12,10 @@ commas. --grid=NAME=V1,V2,... crosses the train.py flag NAME's values with the c
 value itself holds commas, separate the values with ';' instead (--grid='dropout_rate=0.5;0.5,0.3').
 --grid=CONFIG:NAME=V1,V2,... binds a grid to one config (its path or file name), so that one
 sweep holds several regularizers, each with its own grid, beside one baseline config.
-The sweep sets --seed, --logdir, --run_name, --flagfile and --progress itself: giving them in a
-config, --train_flag or --grid is an error. Every run's full flag list is checked with train.py's
-own flags and validators before anything is written (--dry_run stops there and lists the runs).
+The sweep sets --seed, --logdir, --run_name, --flagfile, --progress and --hparams_experiment
+itself: giving them in a config, --train_flag or --grid is an error. Every run's full flag list
+is checked with train.py's own flags and validators, and each data source once, before
+anything is written (--dry_run stops there, lists the runs and estimates their time).
 
 Run directories are <out>/runs/<variant>_<hash>_s<seed>, the hash being that of every trained
 flag but the seed: changing any of them makes new runs. Re-running the same command skips
@@ -34,7 +35,7 @@ import cli
 from cluster import preemption, tf_runtime
 from errors import UserError
 from runs.exit_codes import EXIT_PREEMPTED
-from sweeps import MAX_SEEDS, executors, manifest, status
+from sweeps import MAX_SEEDS, executors, manifest, progress, status
 
 tf_runtime.never_plots()  # report.py plots; the plan's Keras loads without matplotlib (~0.4 s)
 
@@ -134,6 +135,26 @@ def sweep():
             workers.stop()
 
 
+def dry_run(runs, todo, done, est):
+    """Lists the runs, and the time the runs to do should take (sweeps/estimate.py)."""
+    from sweeps import estimate
+
+    for r in runs:
+        secs = est.seconds[r.name]
+        took = "?" if secs is None else f"~{secs:.1f}s"
+        print(f"{r.name}\t{done[r.name]}\t{took}\t{r.variant.label}\t{' '.join(r.args)}")
+    for name, how in dict.fromkeys((r.variant.name, est.how[r.variant.name]) for r in runs):
+        per = [est.seconds[r.name] for r in runs if r.variant.name == name]
+        print(f"variant {name}: ~{estimate.duration(per[0])} a run ({how})")
+    procs = FLAGS.workers if FLAGS.executor == "local" else len(todo)
+    wall = estimate.wall_time(todo, est, min(procs, max(1, len(todo))))
+    where = f"{FLAGS.workers} local workers" if FLAGS.executor == "local" else "SLURM"
+    print(
+        f"{len(runs)} runs, {len(todo)} to run, ~{estimate.duration(wall)} with {where} "
+        "(dry run: nothing written)"
+    )
+
+
 def _exit_quietly_before_the_runs(workers):
     """Until the runs start (run_local then stops them), a stop signal ends the sweep with one
     line and exit 75, its workers with it: nothing has been trained or half-written yet."""
@@ -150,6 +171,7 @@ def _exit_quietly_before_the_runs(workers):
 
 def _sweep(workers, logs_dir):
     # These import train.py's options, and with them TensorFlow: only once the flags are good.
+    from sweeps import data_check, estimate, tensorboard
     from sweeps import plan as sweep_plan
     from sweeps import train_args as targs
 
@@ -158,14 +180,14 @@ def _sweep(workers, logs_dir):
     extra = targs.extra_flags(FLAGS.train_flags, FLAGS.train_flag)
     grid = targs.parse_grid(FLAGS.grid, extra)
     variants, runs = sweep_plan.plan(FLAGS.configs, FLAGS.seeds, runs_dir, extra, grid)
+    datasets = data_check.check(runs)  # a bad data file: one error now, not one per run
     done = {r.name: sweep_plan.existing_status(runs_dir, r) for r in runs}
     todo = [r for r in runs if done[r.name] not in ("finished", "diverged")]
+    est = estimate.estimate(runs, datasets, runs_dir)
     if FLAGS.executor == "slurm":
         executors.check_slurm_args(runs)
     if FLAGS.dry_run:
-        for r in runs:
-            print(f"{r.name}\t{done[r.name]}\t{r.variant.label}\t{' '.join(r.args)}")
-        print(f"{len(runs)} runs, {len(todo)} to run (dry run: nothing written)")
+        dry_run(runs, todo, done, est)
         return 0
     _dirs(out)
     protocol = {
@@ -177,6 +199,7 @@ def _sweep(workers, logs_dir):
         "executor": FLAGS.executor,
     }
     manifest.write(out, variants, runs, protocol)
+    tensorboard.write_view(out, variants, runs)
     logging.info(
         "%s (%s x %s): %d done, %d to run with the %s executor",
         _count(len(runs), "run"),
@@ -200,10 +223,12 @@ def _sweep(workers, logs_dir):
             print(f"submitted job array {job} ({len(todo)} runs); report.py once it has ended")
             return 0
     elif todo:
+        shown = progress.Progress(out, todo, est)
 
         def on_result(name, code, note=None):
             log = f"logs/{name}.log"
             status.record(out, name, executor="local", exit=code, log=log, note=note)
+            shown.report(name, code, note)
 
         workers.resize(min(FLAGS.workers, executors.Dispatcher.useful_workers(todo)))
         _, ran, stopped_by = executors.run_local(todo, workers, logs_dir, on_result)

@@ -22,11 +22,18 @@ from cluster.tf_runtime import never_plots  # noqa: E402
 never_plots()  # so Keras loads without matplotlib (~0.4 s a process)
 
 import sys  # noqa: E402
+
+import cli  # noqa: E402
+
+if __name__ == "__main__" and cli.asks_for_help(sys.argv):  # without importing TensorFlow
+    import help_cache
+
+    cli.run(None, help_text=help_cache.train_help)  # prints the help and exits 0
+
 import time  # noqa: E402
 
 from absl import flags, logging  # noqa: E402
 
-import cli  # noqa: E402
 import options  # noqa: E402
 
 options.define_flags()
@@ -131,7 +138,7 @@ def restore_or_start(ckpts, resuming, writers, cfg, run_dir):
         return epoch
     ckpts.save()  # epoch 0: the rollback target before the first periodic checkpoint
     if writers:
-        write_run_info(writers, cfg)
+        write_run_info(writers, cfg, trial_id=os.path.basename(run_dir))
     logging.info("run directory: %s (new run)", run_dir)
     return 0
 
@@ -170,12 +177,12 @@ def conclude(trainer, dataset, outcome, active, place, cfg):
     if outcome.status == "finished":  # an interrupted or diverged run never sees the test split
         finalized = False  # a regularizer replaced the weights: no history row evaluated them
         if trainer.early_stopping:
-            row = trainer.restore_best_weights() - 1
+            row = trainer.early_stopping.restore_best_weights() - 1
         for reg in active:
             finalized = bool(reg.finalize(trainer.model, trainer.optimizer)) or finalized
         if finalized:  # validation numbers of the weights the run ends with, too
             val = trainer.evaluate(dataset.val, "val")
-        restored = trainer.early_stopping or finalized
+        restored = trainer.early_stopping is not None or finalized
         test = final_test_metrics(trainer, dataset, row, restored=restored)
     return {
         "status": outcome.status,
@@ -247,4 +254,4 @@ def main():
 
 
 if __name__ == "__main__":
-    cli.run(main, help_text=lambda: options.help_text(FLAGS))
+    cli.run(main)

@@ -9,12 +9,10 @@ distribution, tasks 0..k-1 run on the first node of SLURM_STEP_NODELIST, and so 
 import os
 
 import tensorflow as tf
-from tensorflow.python.distribute.cluster_resolver.slurm_cluster_resolver import (
-    expand_hostlist,
-    expand_tasks_per_node,
-)
 
 from errors import UserError
+from framework_internals import expand_slurm_hostlist as expand_hostlist
+from framework_internals import expand_slurm_tasks_per_node as expand_tasks_per_node
 
 
 def in_multitask_step(env=os.environ):

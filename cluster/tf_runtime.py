@@ -11,6 +11,8 @@ import re
 import sys
 import tempfile
 
+import framework_internals
+
 _CHATTER = re.compile(
     r"absl::InitializeLog|oneDNN custom operations|cuda_platform\.cc|cudart_stub\.cc|"
     r"cpu_feature_guard|rebuild TensorFlow with|Could not find cuda drivers|TF-TRT|"
@@ -75,12 +77,8 @@ def _without_matplotlib():
     """Keras imports matplotlib.pyplot at start (~0.4 s of the ~4.5 s import, measured) for its
     image-plotting helpers, and leaves them unset when that import fails. In a process that
     never plots, matplotlib looks absent while Keras loads; it is importable again right after."""
-    if not _never_plots or "matplotlib" in sys.modules:  # wanted, or already loaded
+    if not _never_plots:
         yield
         return
-    sys.modules["matplotlib"] = None  # makes `import matplotlib...` raise ImportError
-    try:
+    with framework_internals.hidden_module("matplotlib"):
         yield
-    finally:
-        if sys.modules.get("matplotlib", False) is None:
-            del sys.modules["matplotlib"]

@@ -36,28 +36,90 @@ def _cells(path, header, rows):
         yield line_no, [cell.strip() for cell in row]
 
 
-def present(path, line_no, col, cell):
-    """`cell`, unless it is empty or a missing-value marker."""
+FLOAT32_MAX = float(np.finfo(np.float32).max)  # the models compute in float32
+SHOWN_CELLS = 5  # bad cells an error lists; it counts the rest
+# What to do about one bad cell, by what its reason says.
+FIX = {
+    "missing value": "fill or drop that row",
+    "non-numeric": "encode it as numbers or drop the column",
+    "is not finite": "replace it or drop that row",
+    "float32's range": "rescale that column or drop that row",
+}
+
+
+def missing(cell):
+    """Why an empty cell or a missing-value marker is bad, else None."""
     if cell == "" or cell.lower() in ("na", "nan", "null", "?"):
-        raise UserError(
-            f"{path} line {line_no}, column {col!r}: missing value; fill or drop that row"
-        )
-    return cell
+        return "missing value"
+    return None
 
 
-def number(path, line_no, col, cell):
-    """The finite float in a feature cell."""
-    present(path, line_no, col, cell)
+def number(cell):
+    """(the float in a feature cell, None) or (None, why it is bad)."""
+    why = missing(cell)
+    if why:
+        return None, why
     try:
         value = float(cell)
-    except ValueError as e:
-        raise UserError(
-            f"{path} line {line_no}, column {col!r}: non-numeric feature "
-            f"{cell!r}; encode it as numbers or drop the column"
-        ) from e
+    except ValueError:
+        return None, f"non-numeric feature {cell!r}"
     if not math.isfinite(value):
-        raise UserError(f"{path} line {line_no}, column {col!r}: {cell!r} is not finite")
-    return value
+        return None, f"{cell!r} is not finite"
+    if abs(value) > FLOAT32_MAX:
+        return None, f"{cell!r} is beyond float32's range (|x| <= {FLOAT32_MAX:.4g})"
+    return value, None
+
+
+class BadCells:
+    """Collects a file's bad cells, so one error lists them all (the first few, and how many)."""
+
+    def __init__(self, path):
+        self.path = path
+        self.found = []  # (line number, column, why)
+
+    def add(self, line_no, col, why):
+        self.found.append((line_no, col, why))
+
+    def check(self):
+        """Raises one UserError naming the bad cells, if any."""
+        if not self.found:
+            return
+        shown = "; ".join(
+            f"line {n}, column {c!r}: {why}" for n, c, why in self.found[:SHOWN_CELLS]
+        )
+        if len(self.found) == 1:
+            fix = next(fix for reason, fix in FIX.items() if reason in self.found[0][2])
+            raise UserError(f"{self.path} {shown}; {fix}")
+        more = len(self.found) - SHOWN_CELLS
+        rest = f"; and {more} more" if more > 0 else ""
+        raise UserError(
+            f"{self.path}: {len(self.found)} bad cells: {shown}{rest}; fill or fix them "
+            "(numbers within float32's range), or drop their rows or columns"
+        )
+
+
+def values(path, rows, where, label_at=None):
+    """(features, labels) of `rows`: the floats at `where` ([(index, column name)]) and the
+    label cells at `label_at` (None: no labels). Every bad cell is found before one error
+    reports them, in file order."""
+    bad = BadCells(path)
+    features, labels = [], []
+    for line_no, row in rows:
+        x = []
+        for i, col in where:
+            value, why = number(row[i])
+            if why:
+                bad.add(line_no, col, why)
+            x.append(value)
+        features.append(x)
+        if label_at is not None:
+            why = missing(row[label_at[0]])
+            if why:
+                bad.add(line_no, label_at[1], why)
+            labels.append(row[label_at[0]])
+    bad.found.sort(key=lambda f: f[0])  # stable: columns keep their order within a line
+    bad.check()
+    return features, labels
 
 
 def load(path, *, label_column):
@@ -67,15 +129,9 @@ def load(path, *, label_column):
             f"CSV file {path} has no label column {label_column!r} "
             f"(columns: {', '.join(header)}); set --label_column"
         )
-    features, labels = [], []
-    for line_no, row in rows:
-        values = []
-        for col, cell in zip(header, row, strict=True):
-            if col == label_column:
-                labels.append(present(path, line_no, col, cell))
-            else:
-                values.append(number(path, line_no, col, cell))
-        features.append(values)
+    at = header.index(label_column)
+    where = [(i, col) for i, col in enumerate(header) if i != at]
+    features, labels = values(path, rows, where, label_at=(at, label_column))
     if not features:
         raise UserError(f"CSV file {path} has a header but no data rows")
     if not features[0]:

@@ -40,6 +40,14 @@ def scalars_from_sums(means, bins):
     return tf.stack([ece, means[3 * bins], tf.reduce_sum(conf)])
 
 
+def write_summaries(writer, step, means, bins):
+    """val/calibration/{ece,brier,confidence} of the validation pass (means of bin_sums)."""
+    from inspection.summaries import write_scalars
+
+    tags = ["calibration/ece", "calibration/brier", "calibration/confidence"]
+    write_scalars(writer, tags, scalars_from_sums(means, bins), step)
+
+
 def softmax(logits, temperature=1.0):
     return scipy.special.softmax(np.asarray(logits, np.float64) / temperature, axis=-1)
 

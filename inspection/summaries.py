@@ -7,6 +7,8 @@ import numpy as np
 import tensorflow as tf
 from tensorboard.plugins.hparams import api as hp
 
+import framework_internals
+import options
 import regularizers
 
 # The final metrics listed as HParams columns (written to the run root at the end).
@@ -90,12 +92,7 @@ def _reopen(writer, logdir):
     """Points a closed file writer at `logdir` under the same resource handle: graphs that
     captured the handle write there. (TF's API has no such call: closing deletes the resource,
     and creating it again under the same handle is what create_file_writer's init op does.)"""
-    from tensorflow.python.ops import gen_summary_ops
-
-    gen_summary_ops.create_summary_file_writer(
-        writer._resource, logdir=logdir, filename_suffix=".v2", **_QUEUE
-    )
-    writer._closed = False
+    framework_internals.reopen_file_writer(writer, logdir, **_QUEUE)
 
 
 def _encode_summary(tags, field, encoded):
@@ -155,18 +152,54 @@ def _hparam_value(value):
     return value
 
 
-def write_run_info(writers, cfg):
-    """HParams (session start) and the full configuration as a text table, at step 0."""
-    names = HPARAMS + tuple(p.name for _, p in regularizers.all_params())  # their strengths
-    values = {k: _hparam_value(cfg.values[k]) for k in names}
+def hparam_names(idle):
+    """The HParams of a run: HPARAMS and the regularizers' strengths, less the flags `idle` in
+    it (options.idle_flags: --activity_l1 without that regularizer, ...)."""
+    names = HPARAMS + tuple(p.name for _, p in regularizers.all_params())
+    return [n for n in names if n not in idle]
+
+
+def write_run_info(writers, cfg, trial_id=None):
+    """HParams (session start; the trial named `trial_id`, the run's name) and the full
+    configuration as a text table, at step 0. The session holds every trained flag that does
+    something in the run (a sweep's view picks its columns among them, sweeps/tensorboard.py);
+    the run's own columns are hparam_names and the flags it sets away from their defaults."""
+    idle = options.idle_flags(cfg.values)
+    trained = [k for k in cfg.trained_identity() if k not in idle]
+    names = hparam_names(idle)
+    names += [k for k in trained if k not in names and cfg.values[k] != cfg.defaults.get(k)]
+    values = {k: _hparam_value(cfg.values[k]) for k in dict.fromkeys(names + trained)}
     rows = "\n".join(f"| {k} | {_hparam_value(v)} |" for k, v in sorted(cfg.values.items()))
     with writers.root.as_default():
-        hp.hparams_config(
-            hparams=[hp.HParam(k) for k in names], metrics=[hp.Metric(m) for m in HPARAM_METRICS]
-        )
-        hp.hparams(values, trial_id=None)
+        if cfg.hparams_experiment:
+            hp.hparams_config(
+                hparams=[hp.HParam(k) for k in names],
+                metrics=[hp.Metric(m) for m in HPARAM_METRICS],
+            )
+        hp.hparams(values, trial_id=trial_id)
         tf.summary.text("config", "| flag | value |\n|---|---|\n" + rows, step=0)
     writers.root.flush()
+
+
+def write_experiment(logdir, hparams, first):
+    """The HParams experiment of a logdir that holds several runs (a sweep's TensorBoard view):
+    its columns are `hparams` and the final metrics. TensorBoard reads it from the logdir's top
+    directory, sorts the columns by name after those marked as differing, and shows the first
+    five: the names in `first` (the flags that vary, the seed) are marked so."""
+    from tensorboard.plugins.hparams import plugin_data_pb2, summary_v2
+
+    pb = summary_v2.hparams_config_pb(
+        [hp.HParam(k) for k in hparams], [hp.Metric(m) for m in HPARAM_METRICS]
+    )
+    content = pb.value[0].metadata.plugin_data
+    data = plugin_data_pb2.HParamsPluginData.FromString(content.content)
+    for info in data.experiment.hparam_infos:
+        info.differs = info.name in first
+    content.content = data.SerializeToString()
+    writer = tf.summary.create_file_writer(logdir)
+    with writer.as_default():
+        tf.summary.experimental.write_raw_pb(pb.SerializeToString(), step=0)
+    writer.close()
 
 
 def write_final(writers, final, step):

@@ -51,7 +51,6 @@ class Activity(Regularizer):
             "Activity L2 factor: penalty l2·Σa² / batch size (Keras ActivityRegularization).",
         ),
     )
-    has_penalty = True
     uses_activations = True
 
     def describe(self):

@@ -11,7 +11,14 @@ overrides only what it does:
   transform      the training batch, before the forward pass (mixup)
   loss_targets   the targets the loss sees (label smoothing); metrics keep the true labels
   optimizer_options / configure_optimizer   options of the Keras optimizer (weight decay, EMA)
+  epoch_values   scalars for its `epoch_columns`, at the end of each epoch (sees an EpochContext)
+  finalize       replaces the weights the run ends with (EMA's averages)
   layer_stats    per-layer TensorBoard statistics that show the regularizer's effect
+
+The loop calls only the hooks a regularizer overrides: `@register` derives the flags that say so
+(has_penalty, has_after_step, transforms_batch, changes_loss_targets, finalizes_weights) from
+the overrides, and refuses a class whose own setting of such a flag, its `uses_activations` or
+its `epoch_columns` disagree with what it overrides, so that a plug-in cannot silently do nothing.
 """
 
 import dataclasses
@@ -25,12 +32,71 @@ REGISTRY = {}  # --reg name -> Regularizer subclass, in registration (module nam
 NORMALIZE, NOISE = "normalize", "noise"
 
 
+# Hook flag -> the hook whose override it stands for.
+HOOK_FLAGS = {
+    "has_penalty": "penalty",
+    "has_after_step": "after_step",
+    "transforms_batch": "transform",
+    "changes_loss_targets": "loss_targets",
+    "finalizes_weights": "finalize",
+}
+
+
 def register(cls):
-    """Class decorator: makes `cls` available as --reg=cls.name."""
+    """Class decorator: makes `cls` available as --reg=cls.name, its hook flags derived from the
+    hooks it overrides (raises ValueError when what it declares disagrees with them)."""
     if cls.name in REGISTRY:
         raise ValueError(f"two regularizers named {cls.name!r}")
+    for flag, hook in HOOK_FLAGS.items():
+        overrides = _overrides(cls, hook)
+        declared = _declared(cls, flag)
+        if declared is not None and bool(declared) != overrides:
+            does = "overrides" if overrides else "does not override"
+            raise ValueError(
+                f"regularizer {cls.name!r}: {flag} = {declared} but it {does} {hook}(); "
+                f"drop {flag} (it is derived from the override)"
+            )
+        setattr(cls, flag, overrides)
+    if cls.uses_activations and not cls.has_penalty:
+        raise ValueError(
+            f"regularizer {cls.name!r}: uses_activations is for penalty(), which it does not "
+            "override"
+        )
+    if bool(cls.epoch_columns) != _overrides(cls, "epoch_values"):
+        raise ValueError(
+            f"regularizer {cls.name!r}: epoch_columns and epoch_values() go together: declare "
+            "both or neither"
+        )
     REGISTRY[cls.name] = cls
     return cls
+
+
+def _overrides(cls, hook):
+    return getattr(cls, hook) is not getattr(Regularizer, hook)
+
+
+def _declared(cls, flag):
+    """The value a class (or a base below Regularizer) sets for `flag`, or None."""
+    for klass in cls.__mro__:
+        if klass is Regularizer:
+            return None
+        if flag in vars(klass) and klass not in REGISTRY.values():  # not derived already
+            return vars(klass)[flag]
+    return None
+
+
+@dataclasses.dataclass(frozen=True)
+class EpochContext:
+    """What `epoch_values` sees, inside the compiled loop at the end of each epoch (graph code;
+    read and assign variables as the hook needs, and leave the weights as found)."""
+
+    model: Any  # the model, holding the epoch's final weights
+    optimizer: Any  # the Keras optimizer (training.optim.inner unwraps a LossScaleOptimizer)
+    x_val: Any  # the validation inputs and one-hot labels (variables, read in the graph)
+    y_val: Any
+    # evaluate(x, y) -> {"data_loss", "accuracy", "mse"}: the loop's own compiled evaluation,
+    # in inference mode, of the model's current weights on (x, y).
+    evaluate: Any
 
 
 @dataclasses.dataclass(frozen=True)
@@ -147,8 +213,9 @@ class Regularizer:
         the training forward pass when `uses_activations`, else None."""
         return None
 
-    # Which hooks it implements: the loop calls only those (a hook nobody uses costs nothing).
-    uses_activations: ClassVar[bool] = False  # its penalty needs the hidden activations
+    # Which hooks it implements, derived by @register (see HOOK_FLAGS): the loop calls only those
+    # (a hook nobody uses costs nothing).
+    uses_activations: ClassVar[bool] = False  # its penalty needs the hidden activations (declared)
     has_penalty: ClassVar[bool] = False
     has_after_step: ClassVar[bool] = False
     transforms_batch: ClassVar[bool] = False
@@ -177,14 +244,16 @@ class Regularizer:
     def configure_optimizer(self, optimizer, model):
         """Called once with the optimizer before it is built."""
 
-    def epoch_values(self, trainer):
-        """Scalars for `epoch_columns`, computed in the compiled loop at the end of each epoch."""
+    def epoch_values(self, context):
+        """Scalars for `epoch_columns`, computed in the compiled loop at the end of each epoch;
+        `context`: an EpochContext."""
         return []
 
     def finalize(self, model, optimizer):
         """Called once when training ends, before the test evaluation and the export (EMA puts
         the averaged weights into the model here). Returns True when it changed the weights, so
         that the test split is evaluated on them instead of read from the last epoch's row."""
+        return False
 
     def layer_stats(self, model, activations):
         """[(prefix, {stat: [n] vector}, [n layer names])] written every --stats_every epochs."""

@@ -20,6 +20,7 @@ those of the raw weights; its `test_*` are those of ŵ.
 
 import tensorflow as tf
 
+import framework_internals
 from regularizers.base import Param, Regularizer, register
 from training.optim import inner
 
@@ -27,7 +28,6 @@ from training.optim import inner
 @register
 class EMA(Regularizer):
     name = "ema"
-    finalizes_weights = True
     title = "EMA"
     default_layers = None
     params = (
@@ -49,30 +49,30 @@ class EMA(Regularizer):
     @staticmethod
     def pairs(optimizer):
         """[(model variable, its average)], as Keras aligns them (the order of build())."""
-        opt = inner(optimizer)
-        return list(zip(opt._trainable_variables, opt._model_variables_moving_average, strict=True))
+        return framework_internals.moving_average_pairs(inner(optimizer))
 
-    def epoch_values(self, trainer):
+    def epoch_values(self, context):
         """The validation split with the averages swapped in, then the raw weights back."""
-        pairs = self.pairs(trainer.optimizer)
+        pairs = self.pairs(context.optimizer)
         raw = [tf.identity(w) for w, _ in pairs]
         for w, avg in pairs:
             w.assign(avg)
-        # The trainer's own compiled evaluation (a nested tf.function). Reads of the model's
+        # The loop's own compiled evaluation (a nested tf.function). Reads of the model's
         # variables come after the assigns above and before those below: automatic control
         # dependencies keep program order.
-        metrics = trainer._evaluate_fn(trainer.x_val, trainer.y_val)
+        metrics = context.evaluate(context.x_val, context.y_val)
         for (w, _), r in zip(pairs, raw, strict=True):
             w.assign(r)
         sq = [tf.reduce_sum(tf.square(avg - r)) for (_, avg), r in zip(pairs, raw, strict=True)]
         diff = tf.add_n(sq)
         norm = tf.add_n([tf.reduce_sum(tf.square(r)) for r in raw])
         distance = tf.sqrt(diff) / (tf.sqrt(norm) + 1e-12)
-        return [*tf.unstack(metrics), distance]
+        return [metrics["data_loss"], metrics["accuracy"], metrics["mse"], distance]
 
     def finalize(self, model, optimizer):
         opt = inner(optimizer)
-        if [id(v) for v in opt._trainable_variables] != [id(v) for v in model.trainable_variables]:
+        built = framework_internals.built_variables(opt)
+        if [id(v) for v in built] != [id(v) for v in model.trainable_variables]:
             raise RuntimeError("EMA: the optimizer was built on other variables than the model's")
         opt.finalize_variable_values(model.trainable_variables)
         return True  # the weights changed: the test split must be evaluated on them

@@ -87,7 +87,6 @@ class GroupLasso(Regularizer):
         ),
     )
     strength_param = "group_lasso"
-    has_after_step = True
     epoch_columns = ("group_lasso/penalty",)
 
     def _groups(self, model):
@@ -98,8 +97,8 @@ class GroupLasso(Regularizer):
         for kernel, n in self._groups(model):
             kernel.assign(block_soft_threshold(kernel, n, threshold))
 
-    def epoch_values(self, trainer):
-        return [penalty(self._groups(trainer.model), self.group_lasso)]
+    def epoch_values(self, context):
+        return [penalty(self._groups(context.model), self.group_lasso)]
 
     def layer_stats(self, model, activations):
         if not self.layers:

@@ -10,7 +10,6 @@ class L1(Regularizer):
     title = "L1"
     params = (nonnegative("l1", 0.01, "L1 strength λ: penalty λ·Σ|w| (Keras's 'l1')."),)
     strength_param = "l1"
-    has_penalty = True
 
     def penalty(self, model, activations):
         return l1(model.hidden_kernels(self.layers), self.l1)

@@ -10,7 +10,6 @@ class L2(Regularizer):
     title = "L2"
     params = (nonnegative("l2", 0.01, "L2 strength λ: penalty λ·Σw², no ½ (Keras's 'l2')."),)
     strength_param = "l2"
-    has_penalty = True
 
     def penalty(self, model, activations):
         return l2(model.hidden_kernels(self.layers), self.l2)

@@ -30,7 +30,6 @@ class LabelSmoothing(Regularizer):
         ),
     )
     strength_param = "label_smoothing"
-    changes_loss_targets = True
     epoch_columns = ("label_smoothing/val_confidence",)
 
     def loss_targets(self, y):
@@ -38,7 +37,7 @@ class LabelSmoothing(Regularizer):
         k = tf.cast(tf.shape(y)[-1], y.dtype)
         return y * (1.0 - self.label_smoothing) + tf.cast(self.label_smoothing, y.dtype) / k
 
-    def epoch_values(self, trainer):
-        logits = trainer.model(trainer.x_val[:CONFIDENCE_ROWS], training=False)
+    def epoch_values(self, context):
+        logits = context.model(context.x_val[:CONFIDENCE_ROWS], training=False)
         probs = tf.nn.softmax(tf.cast(logits, tf.float32))
         return [tf.reduce_mean(tf.reduce_max(probs, -1))]

@@ -51,7 +51,6 @@ class MaxNorm(Regularizer):
         ),
     )
     strength_param = "max_norm"
-    has_after_step = True
 
     def after_step(self, model, learning_rate):
         for kernel in model.hidden_kernels(self.layers):

@@ -77,7 +77,6 @@ class Mixup(Regularizer):
         ),
     )
     strength_param = "mixup_alpha"
-    transforms_batch = True
 
     def transform(self, x, y, seed):
         lam_seed, perm_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))

@@ -61,7 +61,6 @@ class Orthogonal(Regularizer):
         ),
     )
     strength_param = "orthogonal"
-    has_penalty = True
 
     def penalty(self, model, activations):
         return penalty(model.hidden_kernels(self.layers), self.orthogonal, self.orthogonal_mode)

@@ -35,7 +35,6 @@ class ProxL1(Regularizer):
         ),
     )
     strength_param = "prox_l1"
-    has_after_step = True
     epoch_columns = ("prox_l1/penalty",)
 
     def after_step(self, model, learning_rate):
@@ -43,7 +42,7 @@ class ProxL1(Regularizer):
         for kernel in model.hidden_kernels(self.layers):
             kernel.assign(soft_threshold(kernel, threshold))
 
-    def epoch_values(self, trainer):
-        kernels = trainer.model.hidden_kernels(self.layers)
+    def epoch_values(self, context):
+        kernels = context.model.hidden_kernels(self.layers)
         terms = [tf.reduce_sum(tf.abs(tf.cast(k, tf.float32))) for k in kernels]
         return [self.prox_l1 * tf.add_n(terms or [tf.zeros([])])]

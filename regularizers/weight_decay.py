@@ -19,6 +19,7 @@ normalization parameters (Keras variable names bias, gamma, beta: excluded with
 
 import tensorflow as tf
 
+import framework_internals
 from regularizers.base import Param, Regularizer, nonnegative, register
 
 # Keras 3 variable names (variable.name, the last part of its path) that are not decayed:
@@ -60,9 +61,9 @@ class WeightDecay(Regularizer):
         from training.optim import inner
 
         opt = inner(optimizer)
-        return [v for v in variables if opt._use_weight_decay(v)]
+        return [v for v in variables if framework_internals.decays_weight(opt, v)]
 
-    def epoch_values(self, trainer):
-        variables = self.decayed(trainer.optimizer, trainer.model.trainable_variables)
+    def epoch_values(self, context):
+        variables = self.decayed(context.optimizer, context.model.trainable_variables)
         squares = [tf.reduce_sum(tf.square(tf.cast(v, tf.float32))) for v in variables]
         return [tf.add_n(squares) if squares else tf.zeros([])]

@@ -54,8 +54,8 @@ def results(trainer, model, cfg, *, row, test, val=None):
         "label": regularizers.describe(trainer.active, cfg),
     }
     if trainer.early_stopping:
-        out["best_epoch"] = int(trainer.best_epoch.numpy())
-        out["stopped_epoch"] = int(trainer.stopped_epoch.numpy()) or None
+        out["best_epoch"] = int(trainer.early_stopping.best_epoch.numpy())
+        out["stopped_epoch"] = int(trainer.early_stopping.stopped_epoch.numpy()) or None
     return out
 
 

@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 
 from absl import logging
 
@@ -168,7 +167,6 @@ def run_local(runs, workers, logs_dir, on_result=None):
 
     codes = {}
     busy = set()  # workers training a run now: the ones a stop signal is passed on to
-    start = time.time()
     received = []
 
     def work(index, proc):
@@ -202,13 +200,6 @@ def run_local(runs, workers, logs_dir, on_result=None):
             code = json.loads(line)["exit"]
             codes[run.name] = code
             record(run.name, code)
-            logging.info(
-                "%s: exit %s (worker %d, %.1f s since the runs began)",
-                run.name,
-                code,
-                index,
-                time.time() - start,
-            )
         with contextlib.suppress(OSError):
             proc.stdin.close()  # nothing left for it: the worker exits
         proc.wait()

@@ -224,6 +224,7 @@ def plan(config_patterns, seeds, runs_dir, extra_args=(), grid=()):
                 f"--logdir={runs_dir}",
                 f"--run_name={run_name}",
                 "--progress=lines",
+                "--nohparams_experiment",
             )
             run_cfg, _ = targs.parse(args, f"run {run_name}")
             runs.append(Run(variant, seed, run_name, args, run_cfg.trained_identity()))

@@ -16,6 +16,7 @@ OWNED = {
     "run_name": "the sweep names every run",
     "flagfile": "configs come from --configs",
     "progress": "sweep logs use --progress=lines",
+    "hparams_experiment": "the sweep writes one for all its runs (<out>/tensorboard)",
 }
 
 

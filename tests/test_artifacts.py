@@ -275,6 +275,8 @@ BAD_FILES = {
     "text": ("b,a\n1,x\n", "line 2, column 'a': non-numeric feature 'x'"),
     "nan": ("a,b\n1,nan\n", "line 2, column 'b': missing value"),
     "inf": ("a,b,label\n1,2,y\n1,inf,x\n", "line 3, column 'b': 'inf' is not finite"),
+    "huge": ("a,b\n1,2\n1e40,0\n", "line 3, column 'a': '1e40' is beyond float32's range"),
+    "many": ("a,b\n1,x\n,2\n3,y\n", ": 3 bad cells: line 2, column 'b': non-numeric feature"),
     "header_only": ("a,b\n\n", "has a header but no data rows"),
     "empty": ("", "needs a header row and at least one data row"),
     "fields": ("a,b\n1,2,3\n", "line 2: 3 fields, header has 2"),

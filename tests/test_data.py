@@ -1,5 +1,7 @@
 """Data sources: sklearn sets (stratified, scaled on train only), CSV files and their errors."""
 
+import re
+
 import numpy as np
 import pytest
 from sklearn import datasets as skd
@@ -70,11 +72,24 @@ def test_csv_integer_labels(tmp_path):
         ("x,y,label\n1,2,a\n3,hello,b\n", "line 3, column 'y': non-numeric feature 'hello'"),
         ("x,y,kind\n1,2,a\n3,4,b\n", "no label column 'label'"),
         ("x,label\n1,a\n2,a\n3,a\n", "holds only one class"),
+        ("x,y,label\n1,2,a\n3,-1e40,b\n", "line 3, column 'y': '-1e40' is beyond float32's range"),
     ],
 )
 def test_bad_csv_names_the_row_and_column(tmp_path, body, message):
     with pytest.raises(UserError, match=message.replace("(", r"\(")):
         load(write_csv(tmp_path / "bad.csv", body))
+
+
+def test_bad_csv_lists_its_bad_cells_in_file_order_and_counts_them(tmp_path):
+    rows = "".join(f"{i},{'x' if i % 2 else i},{'' if i % 3 == 0 else 'a'}\n" for i in range(20))
+    with pytest.raises(UserError) as e:
+        load(write_csv(tmp_path / "bad.csv", "x,y,label\n" + rows))
+    bad = [(i + 2, "y") for i in range(20) if i % 2] + [(i + 2, "label") for i in range(0, 20, 3)]
+    bad.sort(key=lambda b: b[0])
+    message = str(e.value)
+    assert f": {len(bad)} bad cells: " in message and f"and {len(bad) - 5} more;" in message
+    listed = re.findall(r"line (\d+), column '(\w+)'", message)
+    assert [(int(n), c) for n, c in listed] == bad[:5]
 
 
 def test_missing_csv_file(tmp_path):

@@ -140,6 +140,43 @@ def test_help_flags_exit_0(flag):
     assert "--run_name" in proc.stdout and proc.stderr.strip() == ""
 
 
+def test_help_needs_no_tensorflow_once_cached(tmp_path):
+    """The first --help builds the text (importing TensorFlow) and caches it; later ones read it
+    back: with an unimportable tensorflow on the path the same help comes, in well under 4 s."""
+    env = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
+    first = run_train("--help", env=env, timeout=120)
+    assert first.returncode == 0 and "--dropout_rate" in first.stdout
+    (cached,) = (tmp_path / "cache" / "regstudy").glob("train.py-help-*.txt")
+    assert cached.read_text() == first.stdout
+    for name in ("tensorflow", "keras"):
+        (tmp_path / "stub" / name).mkdir(parents=True)
+        (tmp_path / "stub" / name / "__init__.py").write_text("raise ImportError('imported')\n")
+    start = time.time()
+    again = run_train("-h", env={**env, "PYTHONPATH": str(tmp_path / "stub")}, timeout=60)
+    assert (again.returncode, again.stdout, again.stderr) == (0, first.stdout, "")
+    assert time.time() - start < 2.0
+    # A cache that cannot be written: help is built each time, still exit 0.
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    proc = run_train("--help", env={"XDG_CACHE_HOME": str(blocked)}, timeout=120)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, first.stdout, "")
+
+
+def test_help_cache_key_follows_the_flag_sources(tmp_path, monkeypatch):
+    import help_cache
+
+    (tmp_path / "regularizers").mkdir()
+    (tmp_path / "options.py").write_text("a = 1\n")
+    (tmp_path / "regularizers" / "l1.py").write_text("b = 1\n")
+    monkeypatch.setattr(help_cache, "ROOT", str(tmp_path))
+    keys = [help_cache._key("train.py")]
+    (tmp_path / "regularizers" / "l1.py").write_text("b = 2\n")
+    keys.append(help_cache._key("train.py"))
+    (tmp_path / "regularizers" / "l9.py").write_text("")
+    keys.append(help_cache._key("train.py"))
+    assert len(set(keys)) == 3
+
+
 def test_bad_flag_is_one_line_and_exit_2():
     proc = run_train("--epochs=x", timeout=60)
     _assert_one_line_error(proc, 2, "--epochs")

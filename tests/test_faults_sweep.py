@@ -211,3 +211,31 @@ def test_a_disk_too_full_for_the_sweeps_own_status_files(tmpfs):
     sweep(*args, check=0)
     for r in manifest(out)["runs"]:
         assert read_metrics(out / "runs" / r["name"])["status"] == "finished"
+
+
+@pytest.mark.parametrize(
+    "body, fragment",
+    [
+        ("a,b,label\n" + "".join(f"{i},{i},{i % 2}\n" for i in range(20)) + "1,x,0\n", "line 22"),
+        ("a,b,label\n" + "".join(f"{i},{i},0\n" for i in range(20)), "only one class"),
+        ("a,b,label\n" + "".join(f"{i},1e40,{i % 2}\n" for i in range(20)), "20 bad cells"),
+    ],
+)
+def test_bad_data_in_a_sweep_is_one_line_exit_2_and_no_run_starts(tmp_path, body, fragment):
+    path = tmp_path / "data.csv"
+    path.write_text(body)
+    out = tmp_path / "sw"
+    proc = sweep(
+        "--configs=configs/model1.cfg,configs/model2.cfg",
+        "--seeds=3",
+        f"--out={out}",
+        f"--train_flag=--dataset=csv:{path}",
+        "--train_flag=--validate_on=val",
+        "--train_flag=--epochs=2",
+        check=2,
+    )
+    assert "Traceback" not in proc.stderr
+    (line,) = [ln for ln in proc.stderr.splitlines() if "error" in ln]
+    assert line.startswith("sweep.py: error: variant model1: ") and fragment in line, line
+    assert line.endswith("(no run was started)"), line
+    assert not out.exists()  # nothing written, no run directory, no log

@@ -470,6 +470,10 @@ CSV = {
     "single_row_class": "a,b,label\n"
     + "".join(f"{i},{i + 1},{'x' if i % 2 else 'y'}\n" for i in range(20))
     + "1,2,z\n",
+    "beyond_float32": "a,b,label\n"
+    + "".join(f"{i},{i + 1},{i % 2}\n" for i in range(20))
+    + "1e40,1,0\n",
+    "many_bad_cells": "a,b,label\n" + "".join(f"{i},x{i},{i % 2}\n" for i in range(20)),
 }
 REAL = [
     (["--reg=l1", "--layers=9", "--hidden=8,8"], None, "--layers index 9 is out of range"),
@@ -503,6 +507,10 @@ def test_real_train_process_fails_with_one_line(tmp_path, args, csv_key, fragmen
         assert "cannot hold out a stratified test split" in line, line
     elif csv_key == "one_class":
         assert "only one class" in line, line
+    elif csv_key == "beyond_float32":
+        assert "line 22, column 'a': '1e40' is beyond float32's range" in line, line
+    elif csv_key == "many_bad_cells":
+        assert ": 20 bad cells: line 2, column 'b'" in line and "and 15 more" in line, line
     else:
         assert fragment in line, line
     assert not logdir.exists()

@@ -124,3 +124,51 @@ def test_the_readme_example_regularizer_works():
         assert float(reg.penalty(model, None)) == pytest.approx(want, rel=1e-5)
     finally:
         regularizers.REGISTRY.pop("center", None)
+
+
+def _refused(cls, message):
+    with pytest.raises(ValueError, match=message):
+        regularizers.register(cls)
+    assert cls.name not in regularizers.REGISTRY
+
+
+def test_a_plugin_whose_hook_flag_disagrees_with_its_overrides_is_refused():
+    class Silent(Regularizer):  # says it adds a penalty, but the loop would call the default
+        name = "silent_for_test"
+        has_penalty = True
+
+    class Unseen(Regularizer):  # overrides after_step, but says it has none
+        name = "unseen_for_test"
+        has_after_step = False
+
+        def after_step(self, model, learning_rate):
+            pass
+
+    class NoValues(Regularizer):  # history columns nobody fills
+        name = "no_values_for_test"
+        epoch_columns = ("no_values/x",)
+
+    class ActsUnused(Regularizer):  # activations asked for, no penalty to use them
+        name = "acts_unused_for_test"
+        uses_activations = True
+
+    _refused(Silent, "has_penalty = True but it does not override penalty")
+    _refused(Unseen, "has_after_step = False but it overrides after_step")
+    _refused(NoValues, "epoch_columns and epoch_values")
+    _refused(ActsUnused, "uses_activations is for penalty")
+
+
+def test_hook_flags_are_derived_from_the_hooks_a_plugin_overrides():
+    class Flip(Regularizer):
+        name = "flip_for_test"
+
+        def transform(self, x, y, seed):
+            return -x, y
+
+    regularizers.register(Flip)
+    try:
+        assert Flip.transforms_batch
+        assert not (Flip.has_penalty or Flip.has_after_step or Flip.changes_loss_targets)
+    finally:
+        regularizers.REGISTRY.pop(Flip.name)
+    assert Shrink.has_penalty and Shrink.has_after_step  # declared, and agreeing

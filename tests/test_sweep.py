@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -11,8 +12,8 @@ import numpy as np
 import pytest
 
 from errors import UserError
+from sweeps import estimate, stats, status
 from sweeps import plan as sweep_plan
-from sweeps import stats, status
 from sweeps import train_args as targs
 from tests import slurm_cluster
 from tests.conftest import ROOT, read_metrics
@@ -90,6 +91,10 @@ def write_cfg(path, *lines):
             "--seeds)",
         ),
         (["--grid=nope=1,2"], "--grid=nope=1,2: train.py has no flag --nope"),
+        (
+            ["--train_flag=--nohparams_experiment"],
+            "sets --hparams_experiment, which the sweep sets itself (the sweep writes one",
+        ),
         (["--seeds=0"], "--seeds must be between 1 and 1000"),
         (["--workers=0"], "--workers must be >= 1"),
         (["--configs=configs/nope.cfg"], "config file configs/nope.cfg does not exist"),
@@ -234,11 +239,12 @@ def test_grid_expansion_names_labels_and_hashes(tmp_path):
     assert [v.label for v in overridden] == ["l2=0", "l2=0.001"]
     for r in runs:
         assert r.name == f"{r.variant.name}_{r.variant.config_hash}_s{r.seed}"
-        assert r.args[-4:] == (
+        assert r.args[-5:] == (
             f"--seed={r.seed}",
             f"--logdir={tmp_path / 'runs'}",
             f"--run_name={r.name}",
             "--progress=lines",
+            "--nohparams_experiment",
         )
         cfg, _ = targs.parse(r.args, "test")
         assert cfg.seed == r.seed and cfg.l2 == float(dict(r.variant.grid)["l2"])
@@ -394,6 +400,14 @@ def two_by_three(tmp_path_factory):
     args = ["--configs=configs/model1.cfg,configs/model2.cfg", "--seeds=3", f"--out={out}"]
     proc = sweep(*args, "--workers=2", *FAST, check=0)
     assert "6 runs (2 variants x 3 seeds); 6 finished" in proc.stdout
+    # Progress: a line as each run ends, with the count, the time left and its test accuracy.
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("sweep: ")]
+    assert [ln.split(" done")[0] for ln in lines] == [f"sweep: {n} of 6" for n in range(1, 7)]
+    assert "~0 s left" in lines[-1]
+    for ln in lines:
+        variant, seed, value = re.search(r"\| (\w+) seed (\d): test_accuracy ([\d.]+)", ln).groups()
+        final = read_metrics(run_dirs(out, variant)[int(seed)])["final"]["test_accuracy"]
+        assert float(value) == pytest.approx(final, abs=5e-5), ln
     return out, args
 
 
@@ -455,6 +469,34 @@ def test_a_changed_trained_flag_is_never_reused(two_by_three):
 
 
 @pytest.mark.slow
+def test_dry_run_estimates_the_time_from_the_model_then_from_finished_runs(two_by_three):
+    out, args = two_by_three
+    proc = sweep(*args, *FAST, "--dry_run", check=0)
+    walls = [read_metrics(d)["wall_time_s"] for d in run_dirs(out, "model2").values()]
+    measured = estimate.duration(float(np.median(walls)))
+    assert f"variant model2: ~{measured} a run (measured (3 runs))" in proc.stdout
+    assert "6 runs, 0 to run, ~" in proc.stdout
+    # New runs (other epochs): the cost model, which grows with the epochs.
+    secs = {}
+    for epochs in (30, 300):
+        proc = sweep(
+            *args,
+            f"--train_flag=--epochs={epochs}",
+            "--train_flag=--log_every=0",
+            "--dry_run",
+            check=0,
+        )
+        assert "variant model1: ~" in proc.stdout and " a run (model)" in proc.stdout
+        assert "6 runs, 6 to run, ~" in proc.stdout and "with 1 local workers" not in proc.stdout
+        secs[epochs] = [
+            float(ln.split("\t")[2][1:-1])
+            for ln in proc.stdout.splitlines()
+            if ln.startswith("model1_")
+        ]
+    assert 1.0 < secs[30][0] < secs[300][0] < 10
+
+
+@pytest.mark.slow
 def test_rerun_skips_finished_runs_and_resumes_the_rest(two_by_three):
     out, args = two_by_three
     dirs = run_dirs(out, "model2")
@@ -483,6 +525,10 @@ def test_failed_and_diverged_runs_are_reported_and_the_exit_code_says_so(tmp_pat
         check=1,
     )
     assert "1 diverged, 1 failed, 1 finished" in proc.stdout
+    progress = [ln for ln in proc.stderr.splitlines() if ln.startswith("sweep: ")]
+    (failure,) = [ln for ln in progress if "| badlayers seed 0: FAILED exit 2: " in ln]
+    assert "--layers index 9 is out of range" in failure
+    assert progress[-1].startswith("sweep: 3 of 3 done (2 not finished), ~0 s left")
     lines = proc.stdout.splitlines()
     (div,) = [ln for ln in lines if ln.strip().startswith("diverge_")]
     assert "diverged  exit 3" in div and "loss became NaN/inf" in div

@@ -1,12 +1,16 @@
 """What a run shows in a real TensorBoard server, and the statistics behind it."""
 
+import contextlib
 import json
+import os
+import shutil
 import socket
 import subprocess
 import sys
 import time
 import urllib.parse
 import urllib.request
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -328,3 +332,139 @@ def test_a_killed_and_resumed_run_shows_each_epoch_once(logdir, tensorboard):
     points = _wait_for(shown)
     assert [p[1] for p in points] == list(range(1, 121))
     np.testing.assert_allclose([p[2] for p in points], m["history"]["val_accuracy"], rtol=1e-6)
+
+
+# ---- a sweep's TensorBoard view --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sweep_view(tmp_path_factory):
+    """model1 (no regularizer) and model6 (L2 on all layers) x 2 seeds, 4 epochs, summaries on."""
+    out = tmp_path_factory.mktemp("tb_sweep") / "sw"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "sweep.py"),
+            "--configs=configs/model1.cfg,configs/model6.cfg",
+            "--seeds=2",
+            f"--out={out}",
+            "--workers=2",
+            "--train_flag=--epochs=4",
+            "--train_flag=--hist_every=2",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out
+
+
+def _screenshot(base, page, path, profile):
+    """A headless Chromium screenshot of TensorBoard's #page (the waiting budget lets its
+    scripts fetch and draw the data)."""
+    subprocess.run(
+        [
+            "chromium",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            f"--user-data-dir={profile}",
+            "--window-size=1400,900",
+            "--virtual-time-budget=15000",
+            f"--screenshot={path}",
+            f"{base}/#{page}",
+        ],
+        capture_output=True,
+        timeout=180,
+        check=True,
+    )
+    return path
+
+
+def _colored_fraction(png):
+    """The share of colored pixels (selected runs' checkboxes, lines, ticked columns) below the
+    header: 0.0028 on TensorBoard's empty "No scalar data was found" page, 0.0073 with the
+    sweep's runs selected and drawn."""
+    import matplotlib.image
+
+    rgb = matplotlib.image.imread(png)[70:, :, :3]
+    return float((rgb.std(axis=2) > 0.15).mean())
+
+
+def test_a_sweep_opens_readable_in_a_real_tensorboard(sweep_view, tmp_path):
+    out = sweep_view
+    runs = json.loads((out / "sweep.json").read_text())["runs"]
+    view = out / "tensorboard"
+    with _serve(view) as base:
+        groups = _wait_for(lambda: _all_final_groups(base, len(runs)))
+        # Runs are named by variant and seed, and every one is there with its curves.
+        names = set(_get(base, "/data/runs"))
+        for r in runs:
+            path = f"{r['variant']}/seed{r['seed']}"
+            assert {path, f"{path}/train", f"{path}/val"} <= names
+        assert not any(r["name"] in n for r in runs for n in names)  # no hashed directory name
+        val = _get(
+            base, "/data/plugin/scalars/scalars", run="model6/seed1/val", tag="metrics/accuracy"
+        )
+        assert [s[1] for s in val] == [1, 2, 3, 4]
+        # HParams: the flags that vary and the seed come first (TensorBoard shows five columns).
+        infos = _post(base, "/data/plugin/hparams/experiment", {})["hparamInfos"]
+        first = [i["name"] for i in infos if i.get("differs")]
+        assert first == ["all_layers", "l2", "reg", "seed"]
+        assert [i["name"] for i in infos[: len(first)]] == first
+        assert not any(i["name"].startswith("activity") for i in infos)
+        # Trials are the runs, named by them; a run logs only the flags that do something in it.
+        by_name = {g["name"]: g for g in groups}
+        assert set(by_name) == {r["name"] for r in runs}
+        for r in runs:
+            group = by_name[r["name"]]
+            assert [s["name"] for s in group["sessions"]] == [f"{r['variant']}/seed{r['seed']}"]
+            hparams = group["hparams"]
+            assert hparams["seed"] == r["seed"] and "activity_l1" not in hparams
+            if r["variant"] == "model1":
+                assert hparams["reg"] == "none" and "l2" not in hparams
+                assert "all_layers" not in hparams
+            else:
+                assert hparams["reg"] == "l2" and hparams["l2"] == pytest.approx(0.01)
+        if not shutil.which("chromium"):
+            if os.environ.get("REQUIRE_CHROMIUM"):
+                pytest.fail("REQUIRE_CHROMIUM is set but chromium is not installed")
+            pytest.skip("chromium is not installed (apt-get install chromium): no screenshots")
+        shots = Path(os.environ.get("TB_SHOTS") or tmp_path)
+        for page in ("scalars", "hparams"):
+            png = _screenshot(base, page, shots / f"tensorboard_{page}.png", tmp_path / page)
+            assert _colored_fraction(png) > 0.005, f"#{page} rendered (nearly) empty: {png}"
+
+
+def _all_final_groups(base, n):
+    body = {
+        "allowedStatuses": ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE", "STATUS_RUNNING"],
+        "startIndex": 0,
+        "sliceSize": 100,
+    }
+    groups = _post(base, "/data/plugin/hparams/session_groups", body)["sessionGroups"]
+    finals = [
+        g
+        for g in groups
+        if "final/test_accuracy" in {v["name"]["tag"] for v in g.get("metricValues", [])}
+    ]
+    return groups if len(finals) == n else None
+
+
+@contextlib.contextmanager
+def _serve(logdir):
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir)]
+        + ["--host", "127.0.0.1", "--port", str(port), "--reload_interval", "1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()  # stopped by its own PID
+        proc.wait(timeout=20)

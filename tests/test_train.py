@@ -115,27 +115,6 @@ def test_compiled_loop_traces_once():
     assert int(optimizer.iterations.numpy()) == 9 * 4  # 120 rows / batch 32 -> 4 steps
 
 
-@pytest.mark.parametrize(
-    "first, loaded, keras_plots",
-    [("train", "False", "False"), ("options", "True", "True")],
-    ids=["train.py", "a notebook"],
-)
-def test_keras_loads_matplotlib_only_where_something_may_plot(first, loaded, keras_plots):
-    """Keras imports matplotlib.pyplot at start (~0.4 s a process). train.py (and the sweep's
-    processes) never plot: matplotlib stays unloaded while Keras loads, and is importable
-    normally afterwards. A notebook importing our modules keeps Keras's plotting helpers."""
-    code = (
-        f"import sys; import {first}; print('matplotlib' in sys.modules); "
-        "from keras.src.visualization import plot_image_gallery as g; print(g.plt is not None); "
-        "import matplotlib.pyplot as plt; print(callable(plt.figure))"
-    )
-    proc = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split() == [loaded, keras_plots, "True"]
-
-
 def test_nan_loss_stops_the_run_as_diverged(logdir):
     proc = run_train(
         "--learning_rate=1e6",

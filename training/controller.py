@@ -33,8 +33,9 @@ class Controller:
         # Progress at least every ~10% of the run: a chunk ends there or at a checkpoint.
         self.progress_every = max(1, math.ceil(cfg.epochs / 10))
         self._best = None
-        if trainer.early_stopping and place.is_chief:  # the best weights, apart from the rest
-            best = tf.train.Checkpoint(weights=trainer.best_weights, epoch=trainer.best_epoch)
+        stopping = trainer.early_stopping
+        if stopping and place.is_chief:  # the best weights, apart from the rest
+            best = tf.train.Checkpoint(weights=stopping.best_weights, epoch=stopping.best_epoch)
             directory = os.path.join(run_dir, "checkpoints", "best")
             self._best = tf.train.CheckpointManager(best, directory, max_to_keep=1)
             self._best_saved = 0
@@ -83,11 +84,12 @@ class Controller:
         return Outcome("finished", 0, {})
 
     def _stopped_early(self):
-        return self.trainer.early_stopping and int(self.trainer.stopped_epoch.numpy()) > 0
+        return self.trainer.early_stopping is not None and self.trainer.early_stopping.stopped()
 
     def _early_stop_outcome(self):
-        stopped = int(self.trainer.stopped_epoch.numpy())
-        best = int(self.trainer.best_epoch.numpy())
+        stopping = self.trainer.early_stopping
+        stopped = int(stopping.stopped_epoch.numpy())
+        best = int(stopping.best_epoch.numpy())
         logging.info(
             "early stopping at epoch %d: no improvement of %s for %d epochs; best epoch %d",
             stopped,
@@ -100,7 +102,7 @@ class Controller:
     def _save_best(self):
         if self._best is None:
             return
-        best = int(self.trainer.best_epoch.numpy())
+        best = int(self.trainer.early_stopping.best_epoch.numpy())
         if best != self._best_saved:
             self._best.save(checkpoint_number=best)
             self._best_saved = best

@@ -11,11 +11,18 @@ a pure function of (seed, epoch), so resuming needs no iterator state.
 import keras
 import tensorflow as tf
 
-from inspection import calibration, stats
-from inspection.summaries import write_histograms, write_scalars
+import framework_internals
+from inspection import calibration, epoch_summaries, stats
+from regularizers.base import EpochContext
 from training import optim
+from training.early_stopping import EarlyStopping
 
 EVAL_BATCH = 4096  # evaluation and probe chunk size: bounds memory on large splits
+# An evaluation's metrics: means over the split's examples.
+EVAL_METRICS = ("data_loss", "accuracy", "mse")
+# A train epoch's metrics, summed over its examples in the steps (in one vector: one all-reduce
+# a step), then means: cross-entropy, accuracy, MSE of probabilities, the step's penalty.
+TRAIN_METRICS = ("data_loss", "accuracy", "mse", "penalty")
 
 
 def history_columns(active):
@@ -83,16 +90,10 @@ class Trainer:
         self.history = tf.Variable(
             tf.fill([cfg.epochs, len(self.columns)], float("nan")), trainable=False, name="history"
         )
-        self.early_stopping = cfg.early_stopping_patience > 0
-        if self.early_stopping:  # the patience state and the best weights, all checkpointed
-            self.best_value = tf.Variable(float("inf"), trainable=False, name="es_best")
-            self.best_epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="es_epoch")
-            self.wait = tf.Variable(0, dtype=tf.int64, trainable=False, name="es_wait")
-            self.stopped_epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="es_stop")
-            with strategy.scope():
-                self.best_weights = [
-                    tf.Variable(w, trainable=False, name="best") for w in model.weights
-                ]
+        # Early stopping's state (None without it): patience and best weights, all checkpointed.
+        self.early_stopping = (
+            EarlyStopping(cfg, model, strategy) if cfg.early_stopping_patience > 0 else None
+        )
         self._step = (
             tf.function(self._replica_step, jit_compile=True, autograph=False)
             if cfg.xla
@@ -102,6 +103,14 @@ class Trainer:
         # tf.cond, and converting it (and the Keras code it calls) cost ~0.6 s a process.
         self.run = tf.function(self._run_epochs, autograph=False)
         self._evaluate_fn = tf.function(lambda x, y: self._evaluate(x, y)[0], autograph=False)
+        # All that the regularizers' epoch_values hooks see of the loop.
+        self._context = EpochContext(
+            model=model,
+            optimizer=optimizer,
+            x_val=self.x_val,
+            y_val=self.y_val,
+            evaluate=self._evaluate_fn,
+        )
 
     # ---- one train step, in replica context -------------------------------------------------
     def _replica_step(self, idx, seed):
@@ -142,16 +151,13 @@ class Trainer:
         self.optimizer.apply_gradients(zip(grads, variables, strict=True))
         hits = tf.equal(tf.argmax(logits, -1), tf.argmax(y, -1))
         batch_penalty = penalty if penalty is not None else tf.zeros([])
-        out = {
-            "sums": tf.stack(
-                [  # summed over replicas and batches -> epoch means
-                    tf.reduce_sum(per_example),
-                    tf.reduce_sum(tf.cast(hits, tf.float32)),
-                    tf.reduce_sum(tf.reduce_mean(tf.square(tf.nn.softmax(logits) - y), -1)),
-                    batch_penalty * tf.cast(tf.shape(local)[0], tf.float32),
-                ]
-            )
+        sums = {  # summed over replicas and batches -> epoch means
+            "data_loss": tf.reduce_sum(per_example),
+            "accuracy": tf.reduce_sum(tf.cast(hits, tf.float32)),
+            "mse": tf.reduce_sum(tf.reduce_mean(tf.square(tf.nn.softmax(logits) - y), -1)),
+            "penalty": batch_penalty * tf.cast(tf.shape(local)[0], tf.float32),
         }
+        out = {"sums": tf.stack([sums[name] for name in TRAIN_METRICS])}
         if self.track_every:
             by_id = {id(v): g for g, v in zip(grads, variables, strict=True)}
             out["kernel_grads"] = [by_id[id(k)] for k in self._kernels()]
@@ -189,13 +195,14 @@ class Trainer:
         return sums, acts
 
     def _evaluate(self, x, y, probe=False, calibrate=False):
-        """(mean data loss, accuracy, MSE of probabilities vs one-hot [, calibration sums]), and
-        probe activations."""
+        """({data_loss, accuracy, mse}: means over (x, y); MSE of probabilities vs one-hot;
+        with `calibrate`, "calibration": the means of calibration.bin_sums), and the probe
+        activations."""
         chunk = self._eval_chunk
         n = int(x.shape[0])
         if n <= EVAL_BATCH:  # one pass gives the metrics and the probe activations
             sums, acts = chunk(x, y, probe, calibrate)
-            return sums / n, acts
+            return _metrics(sums / n, calibrate), acts
 
         def add_chunk(start, sums):
             xb, yb = x[start : start + EVAL_BATCH], y[start : start + EVAL_BATCH]
@@ -204,13 +211,13 @@ class Trainer:
         width = 3 + (3 * self.ece_bins + 1 if calibrate else 0)
         _, sums = tf.while_loop(lambda start, _: start < n, add_chunk, (0, tf.zeros([width])))
         acts = chunk(x[:EVAL_BATCH], y[:EVAL_BATCH], True)[1] if probe else None
-        return sums / n, acts
+        return _metrics(sums / n, calibrate), acts
 
     def evaluate(self, split, name):
         """{data_loss, accuracy, mse} of the current weights on `split` (counted by `name`)."""
         self.evaluations[name] = self.evaluations.get(name, 0) + 1
-        values = self._evaluate_fn(tf.constant(split.x), tf.constant(split.y)).numpy()
-        return dict(zip(("data_loss", "accuracy", "mse"), map(float, values), strict=True))
+        metrics = self._evaluate_fn(tf.constant(split.x), tf.constant(split.y))
+        return {key: float(value) for key, value in metrics.items()}
 
     # ---- many epochs in one compiled call -----------------------------------------------------
     def _run_epochs(self, first, last):
@@ -221,14 +228,16 @@ class Trainer:
             return tf.logical_and(epoch < last, tf.logical_not(stop))
 
         def one_epoch(epoch, diverged, stop):
-            row = self._train_epoch(epoch)
-            finite = tf.reduce_all(tf.math.is_finite(row))
+            row, values = self._train_epoch(epoch)
+            finite = tf.reduce_all(tf.math.is_finite(values))
             stop = tf.logical_not(finite)
             if self.early_stopping:  # a diverged epoch ends the chunk before patience sees it
                 stop = tf.logical_or(
                     stop,
                     tf.cond(
-                        finite, lambda: self._early_stop(epoch, row), lambda: tf.constant(False)
+                        finite,
+                        lambda: self.early_stopping.update(epoch, row),
+                        lambda: tf.constant(False),
                     ),
                 )
             return epoch + 1, tf.where(finite, diverged, epoch), stop
@@ -238,7 +247,7 @@ class Trainer:
 
     def _train_epoch(self, epoch):
         """One epoch: the train steps, the validation pass, the history row and the summaries
-        due; returns the row."""
+        due; returns the row, as {column: scalar} and as the vector stored in the history."""
         n, bs, nb = self.n_train, self.batch_size, self.num_batches
         total = self.cfg.epochs
         probe = bool(self.stats_every or self.hist_every or self._with_acts)
@@ -268,50 +277,47 @@ class Trainer:
         )
         # Train metrics as Keras fit reports them: means over the epoch's training batches
         # (training mode, Dropout active). Validation: a full pass in inference mode.
-        train = sums / n
+        train = _named(sums / n, TRAIN_METRICS)
         calibrate = bool(self.ece_bins)
         val, acts = self._evaluate(self.x_val, self.y_val, probe=probe, calibrate=calibrate)
-        with tf.name_scope("calibration"):
-            val, calib = (val[:3], val[3:]) if calibrate else (val, None)
+        calib = val.pop("calibration", None)
         row = self._history_row(train, val, acts)
-        self.history.scatter_nd_update([[epoch]], [row])
+        values = tf.stack([row[name] for name in self.columns])
+        self.history.scatter_nd_update([[epoch]], [values])
         self.epoch.assign(step)
-        # Python booleans when the cadence is 1 or 0: no graph branch at all.
+        self._write_summaries(step, row, tracked_epoch, last_step, acts, calib)
+        return row, values
+
+    def _write_summaries(self, step, row, tracked_epoch, last_step, acts, calib=None):
+        """The summaries due at epoch `step` (1-based), written by inspection.epoch_summaries
+        (the validation pass's calibration by inspection.calibration). Python booleans when
+        the cadence is 1 or 0: no graph branch at all."""
+        total, writers, model, active = self.cfg.epochs, self.writers, self.model, self.active
         _when(
-            _due(step, self.log_every, total), lambda: self._write_epoch_scalars(step, row, calib)
+            _due(step, self.log_every, total),
+            lambda: epoch_summaries.write_epoch_scalars(writers, step, row, active),
         )
+        if calib is not None:
+            with tf.name_scope("calibration"):  # as in _eval_chunk
+                _when(
+                    _due(step, self.log_every, total),
+                    lambda: calibration.write_summaries(writers.val, step, calib, self.ece_bins),
+                )
         if self.stats_every:  # the chief writes what all tracked
-            _when(tracked_epoch, lambda: self._write_layer_stats(step, last_step, acts))
-        _when(_due(step, self.hist_every, total), lambda: self._write_histograms(step, acts))
-        return row
+            threshold = self.cfg.sparsity_threshold
+            _when(
+                tracked_epoch,
+                lambda: epoch_summaries.write_layer_stats(
+                    writers.root, step, model, active, last_step, acts, threshold
+                ),
+            )
+        _when(
+            _due(step, self.hist_every, total),
+            lambda: epoch_summaries.write_weight_histograms(writers.root, step, model, acts),
+        )
 
     def _learning_rate(self):
         return tf.cast(self.optimizer.learning_rate, tf.float32)
-
-    # ---- early stopping: state in variables, so a resumed run stops at the same epoch ----------
-    def _early_stop(self, epoch, row):
-        """Updates the patience state with this epoch's row; True when patience ran out."""
-        i = self.columns.index
-        if self.cfg.early_stopping_monitor == "val_loss":
-            value = row[i("val_data_loss")]
-        else:
-            value = -row[i("val_accuracy")]
-        improved = value < self.best_value - self.cfg.early_stopping_min_delta
-        pairs = list(zip(self.best_weights, self.model.weights, strict=True))
-        tf.cond(improved, lambda: tf.group([b.assign(w) for b, w in pairs]), tf.no_op)
-        wait = tf.where(improved, tf.constant(0, tf.int64), self.wait + 1)
-        self.best_value.assign(tf.where(improved, value, self.best_value))
-        self.best_epoch.assign(tf.where(improved, epoch + 1, self.best_epoch))
-        self.wait.assign(wait)
-        stop = wait >= self.cfg.early_stopping_patience
-        self.stopped_epoch.assign(tf.where(stop, epoch + 1, tf.constant(0, tf.int64)))
-        return stop
-
-    def restore_best_weights(self):
-        """Early stopping's best weights back into the model; returns their epoch."""
-        for w, b in zip(self.model.weights, self.best_weights, strict=True):
-            w.assign(b)
-        return int(self.best_epoch.numpy())
 
     # ---- step statistics of the tracked step, in cross-replica code ------------------------------
     # Here rather than in the replica step: a collective cannot sit in a branch of replica code,
@@ -348,14 +354,20 @@ class Trainer:
         return _when(track, compute, lambda: previous)
 
     def _history_row(self, train, val, acts):
-        """One history row. Penalties are those of the epoch's final weights (activity
-        penalties: on the validation pass); extra columns come from the regularizers."""
+        """One history row {column: scalar}. Penalties are those of the epoch's final weights
+        (activity penalties: on the validation pass); extra columns come from the regularizers."""
         lr = tf.cast(self.optimizer.learning_rate, tf.float32)
-        values = [train[:3], val, tf.stack([*self._penalties(acts), train[3], lr])]
-        extra = [v for r in self.active for v in r.epoch_values(self)]
-        if extra:
-            values.append(tf.stack(extra))
-        return tf.concat(values, 0)
+        row = {f"train_{name}": train[name] for name in EVAL_METRICS}
+        row.update({f"val_{name}": val[name] for name in EVAL_METRICS})
+        penalties = self._penalties(acts)
+        row.update(
+            {f"penalty_{r.name}": p for r, p in zip(self._penalizers, penalties, strict=True)}
+        )
+        row.update(train_step_penalty=train["penalty"], learning_rate=lr)
+        for reg in self.active:
+            values = reg.epoch_values(self._context)
+            row.update(zip(reg.epoch_columns, values, strict=True))
+        return row
 
     def _zero_step_stats(self):
         if not self.track_every:
@@ -363,71 +375,10 @@ class Trainer:
         zeros = tf.zeros([len(self.model.kernel_layers())])
         return {"grad_l2_norm": zeros, "update_l2_norm": zeros}
 
-    def _write_epoch_scalars(self, step, row, calib):
-        """Losses and metrics under the same tags for train/ and val/; the rest at the root;
-        the validation pass's calibration under val/calibration/."""
-        r = dict(zip(self.columns, tf.unstack(row), strict=True))  # one op, not one per value
-        names = [reg.name for reg in self._penalizers]
-        pens = [r[f"penalty_{name}"] for name in names]
-        pen = tf.add_n(pens) if pens else tf.zeros([])
-        tags = ["loss/data", "loss/penalty", *[f"loss/penalty/{n}" for n in names], "loss/total"]
-        tags += ["metrics/accuracy", "metrics/mse"]
-        for writer, split in ((self.writers.train, "train"), (self.writers.val, "val")):
-            data = r[f"{split}_data_loss"]
-            values = [data, pen, *pens, data + pen, r[f"{split}_accuracy"], r[f"{split}_mse"]]
-            write_scalars(writer, tags, tf.stack(values), step)
-        gap = r["val_data_loss"] - r["train_data_loss"]
-        extra = [name for reg in self.active for name in reg.epoch_columns]
-        write_scalars(
-            self.writers.root,
-            ["optim/learning_rate", "metrics/generalization_gap", *extra],
-            tf.stack([r["learning_rate"], gap, *[r[name] for name in extra]]),
-            step,
-        )
-        if calib is not None:
-            with tf.name_scope("calibration"):
-                write_scalars(
-                    self.writers.val,
-                    ["calibration/ece", "calibration/brier", "calibration/confidence"],
-                    calibration.scalars_from_sums(calib, self.ece_bins),
-                    step,
-                )
-
-    def _write_layer_stats(self, step, last_step, acts):
-        """Per-layer statistics of weights, the last step, activations, and the regularizers'."""
-        names = [n for n, _ in self.model.kernel_layers()]
-        weights = stats.weight_stats_many(self._kernels(), self.cfg.sparsity_threshold)
-        # The last step's update relative to the weights it produced (the epoch's weights).
-        ratio = last_step["update_l2_norm"] / (weights["l2_norm"] + 1e-12)
-        updates = {"grad_l2_norm": last_step["grad_l2_norm"], "update_ratio": ratio}
-        groups = [
-            ("weights", weights, names),
-            ("weights", updates, names),
-            ("activations", stats.activation_stats_many(list(acts.values())), list(acts)),
-        ]
-        for reg in self.active:
-            groups += reg.layer_stats(self.model, acts)
-        tags, values = [], []
-        for prefix, by_stat, layer_names in groups:
-            for key, vector in by_stat.items():
-                tags += [f"{prefix}/{name}/{key}" for name in layer_names]
-                values.append(vector)
-        write_scalars(self.writers.root, tags, tf.concat(values, 0), step)
-
-    def _write_histograms(self, step, acts):
-        tags, tensors = [], []
-        for name, layer in self.model.kernel_layers():
-            tags += [f"weights/{name}/kernel", f"weights/{name}/bias"]
-            tensors += [layer.kernel, layer.bias]
-        for name, a in (acts or {}).items():
-            tags.append(f"activations/{name}")
-            tensors.append(a)
-        write_histograms(self.writers.root, tags, *stats.histograms_many(tensors), step)
-
     def checkpoint_items(self):
         """Everything an identical continuation needs. Dropout's SeedGenerator states are not
         tracked by tf.train.Checkpoint in Keras 3, so they are listed explicitly."""
-        seed_states = [v for v in self.model.variables if "seed_generator" in v.path]
+        seed_states = framework_internals.seed_generator_states(self.model)
         items = {
             "model": self.model,
             "optimizer": self.optimizer,
@@ -437,9 +388,7 @@ class Trainer:
             **optim.checkpoint_items(self.optimizer),
         }
         if self.early_stopping:
-            items["early_stopping"] = [self.best_value, self.best_epoch, self.wait]
-            items["stopped_epoch"] = self.stopped_epoch
-            items["best_weights"] = self.best_weights
+            items.update(self.early_stopping.checkpoint_items())
         return items
 
     # ---- another run through the same compiled loop (training/reuse.py) ----------------------
@@ -478,6 +427,20 @@ class Trainer:
         """Metrics of a finished epoch (0-based) from the history, as Python floats."""
         row = self.history[epoch_index].numpy()
         return {name: float(row[i]) for i, name in enumerate(self.columns)}
+
+
+def _metrics(means, calibrate):
+    """An evaluation's means by name; with `calibrate`, the calibration sums' means apart."""
+    if not calibrate:
+        return _named(means, EVAL_METRICS)
+    with tf.name_scope("calibration"):
+        head, calib = means[:3], means[3:]
+    return {**_named(head, EVAL_METRICS), "calibration": calib}
+
+
+def _named(vector, names):
+    """{name: scalar} of a vector whose entries are `names`, in order."""
+    return dict(zip(names, tf.unstack(vector), strict=True))
 
 
 def _state(value, name):

@@ -3,6 +3,8 @@
 import keras
 import tensorflow as tf
 
+import framework_internals
+
 _OPTIMIZERS = {
     "sgd": keras.optimizers.SGD,
     "momentum": keras.optimizers.SGD,
@@ -100,7 +102,7 @@ def inner(optimizer):
 def scale_learning_rate(optimizer, factor):
     """Multiplies the learning rate by `factor` (a NaN rollback); returns the new base rate."""
     opt = inner(optimizer)
-    schedule = opt._learning_rate  # the float's variable, or our Scaled schedule
+    schedule = framework_internals.learning_rate_slot(opt)  # a float's variable, or Scaled
     if isinstance(schedule, Scaled):
         schedule.scale.assign(schedule.scale * factor)
         return float(schedule(opt.iterations))
@@ -111,7 +113,7 @@ def scale_learning_rate(optimizer, factor):
 
 def checkpoint_items(optimizer):
     """What a checkpoint needs beyond the optimizer itself (a schedule's rollback factor)."""
-    schedule = inner(optimizer)._learning_rate
+    schedule = framework_internals.learning_rate_slot(inner(optimizer))
     return {"lr_scale": schedule.scale} if isinstance(schedule, Scaled) else {}
 
 

@@ -15,8 +15,18 @@ import json
 
 from absl import logging
 
+import framework_internals
+
 # Flags the compiled graph does not read: the seed is a variable, the rest is outside the loop.
-PER_RUN = ("seed", "run_name", "logdir", "progress", "checkpoint_every", "keep_checkpoints")
+PER_RUN = (
+    "seed",
+    "run_name",
+    "logdir",
+    "progress",
+    "checkpoint_every",
+    "keep_checkpoints",
+    "hparams_experiment",
+)
 
 _enabled = False
 _last = None  # (structure key, Trainer) of the previous run
@@ -38,14 +48,8 @@ def set_random_seed(seed):
     if not _enabled:
         keras.utils.set_random_seed(seed)
         return
-    from tensorflow.python import pywrap_tfe
-
-    clear = pywrap_tfe.TFE_ContextClearCaches
-    pywrap_tfe.TFE_ContextClearCaches = lambda handle: None
-    try:
+    with framework_internals.kernel_cache_kept():
         keras.utils.set_random_seed(seed)
-    finally:
-        pywrap_tfe.TFE_ContextClearCaches = clear
 
 
 def structure(cfg):
