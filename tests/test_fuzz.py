@@ -107,6 +107,10 @@ MUST_FAIL_FLAG = {
     "train_split": {""},
     "data_dir": {""},
     "gpus": {"/", LONG, "a b", "-1", "0", "0,0", "1,-1", HUGE, ","},
+    "ece_bins": {"0", "-1"},
+    "sharpness_samples": {"-1"},
+    "sharpness_delta": {"0", "-1", "1e308"},
+    "sharpness_steps": {"0", "-1"},
 }
 
 # Flags that only matter in some variant (options._unused_flags): the flags that make them
@@ -128,6 +132,8 @@ ENABLE = {
     "early_stopping_monitor": ["--early_stopping_patience=5"],
     "rollback_lr_factor": ["--on_nan=rollback"],
     "max_rollbacks": ["--on_nan=rollback"],
+    "sharpness_delta": ["--sharpness_samples=3"],
+    "sharpness_steps": ["--sharpness_samples=3"],
 }
 
 # Known traps: (argv, a fragment of the one error line).
