@@ -33,6 +33,10 @@ RESUME_INSENSITIVE = (
     "hparams_experiment",
     "data_dir",
     "flagfile",
+    "ece_bins",
+    "sharpness_samples",
+    "sharpness_delta",
+    "sharpness_steps",
 )
 
 # --help lists the flags in these groups (the regularizers' own flags join "regularizers").
@@ -82,6 +86,12 @@ GROUPS = {
         "progress",
         "hparams_experiment",
     ],
+    "calibration and generalization measures": [
+        "ece_bins",
+        "sharpness_samples",
+        "sharpness_delta",
+        "sharpness_steps",
+    ],
     "devices and cluster": [
         "device",
         "gpus",
@@ -102,6 +112,9 @@ MAX_ROLLBACKS = 1000  # each halves (by default) the learning rate: 1000 is far 
 MAX_CLUSTER_TIMEOUT = 7 * 24 * 3600  # seconds; select() and gRPC refuse much larger timeouts
 MAX_GPUS = 1024
 NAME_MAX = 255  # bytes of one file name (Linux file systems)
+MAX_ECE_BINS = 10_000
+MAX_SHARPNESS_SAMPLES = 1000  # forward passes over the training split per search step
+MAX_SHARPNESS_STEPS = 60  # bisection steps: 2**-60 of the interval is below float precision
 MAX_LOGDIR = 3072  # bytes of --logdir, leaving room for the run name under PATH_MAX (4096)
 
 
@@ -286,6 +299,24 @@ def define_flags(fv=flags.FLAGS):
         "auto: a progress bar on a terminal, timestamped lines in batch jobs.",
         **d,
     )
+    # Calibration and generalization measures (docs/measures.md), computed after training.
+    flags.DEFINE_integer(
+        "ece_bins", 15, "Equal-width confidence bins of the expected calibration error.", **d
+    )
+    flags.DEFINE_integer(
+        "sharpness_samples",
+        0,
+        "Noise draws per step of the sharpness search at the end of a run (each a pass over the "
+        "training split); 0 skips the sharpness measure.",
+        **d,
+    )
+    flags.DEFINE_float(
+        "sharpness_delta",
+        0.1,
+        "Sharpness: the training-accuracy drop the weight noise's sigma is searched for.",
+        **d,
+    )
+    flags.DEFINE_integer("sharpness_steps", 15, "Bisection steps of the sharpness search.", **d)
     flags.DEFINE_bool(
         "hparams_experiment",
         True,
@@ -551,6 +582,26 @@ def _register_validators(fv):
         f"names are at most {NAME_MAX} bytes each",
     )
     check(
+        "ece_bins",
+        lambda v: 0 < v <= MAX_ECE_BINS,
+        f"--ece_bins must be in 1..{MAX_ECE_BINS}",
+    )
+    check(
+        "sharpness_samples",
+        lambda v: 0 <= v <= MAX_SHARPNESS_SAMPLES,
+        f"--sharpness_samples must be in 0..{MAX_SHARPNESS_SAMPLES} (0: no sharpness measure)",
+    )
+    check(
+        "sharpness_delta",
+        lambda v: _finite(v) and 0 < v < 1,
+        "--sharpness_delta must be in (0, 1): a drop of training accuracy",
+    )
+    check(
+        "sharpness_steps",
+        lambda v: 0 < v <= MAX_SHARPNESS_STEPS,
+        f"--sharpness_steps must be in 1..{MAX_SHARPNESS_STEPS}",
+    )
+    check(
         "label_column",
         lambda v: bool(v.strip()),
         "--label_column must name a column of the CSV file's header",
@@ -611,6 +662,8 @@ def _unused_flags(values):
         ("stats_every", values["log_every"] > 0, "summaries are off (--log_every=0)"),
         ("hist_every", values["log_every"] > 0, "summaries are off (--log_every=0)"),
         ("gpus", values["device"] != "cpu", "--device=cpu uses no GPU"),
+        ("sharpness_delta", values["sharpness_samples"] > 0, "--sharpness_samples is 0"),
+        ("sharpness_steps", values["sharpness_samples"] > 0, "--sharpness_samples is 0"),
     ]
     for name, param in regularizers.all_params():
         rules.append((param.name, name in active, f"--reg has no {name}"))

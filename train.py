@@ -49,6 +49,7 @@ def train(cfg):
     import data
     import models
     import regularizers
+    from inspection import posthoc
     from inspection.summaries import Writers
     from runs import rundir
     from runs.checkpoints import Checkpoints
@@ -97,12 +98,16 @@ def train(cfg):
             is_chief=place.is_chief,
         )
         epoch = restore_or_start(ckpts, resuming, writers, cfg, run_dir)
+        if epoch == 0 and place.is_chief:  # kept for the distance from initialization
+            posthoc.save_initial(run_dir, trainer.model)
         progress = Progress(cfg.epochs, cfg.progress)
         controller = Controller(trainer, ckpts, cfg, place, progress, run_dir)
         outcome = controller.run(epoch)
         progress.close()
 
         metrics = conclude(trainer, dataset, outcome, active, place, cfg)
+        if outcome.status == "finished" and place.is_chief and "final" in metrics:
+            add_posthoc(metrics, trainer.model, dataset, cfg, run_dir, place)
         metrics.update(
             resumed_from_epoch=epoch,
             rollbacks=controller.rollbacks,
@@ -195,6 +200,18 @@ def conclude(trainer, dataset, outcome, active, place, cfg):
         **outcome.details,
         **run_metrics.results(trainer, trainer.model, cfg, row=row, test=test, val=val),
     }
+
+
+def add_posthoc(metrics, model, dataset, cfg, run_dir, place):
+    """Calibration and generalization measures of the final weights (docs/measures.md). The
+    sharpness search perturbs the weights in place: one worker alone may do that."""
+    from inspection import posthoc
+
+    final, sections = posthoc.results(
+        model, dataset, cfg, run_dir, sharpness=place.num_workers == 1
+    )
+    metrics["final"].update(final)
+    metrics.update(sections)
 
 
 def save_results(run_dir, metrics, trainer, dataset, active, writers, cfg):

@@ -118,6 +118,10 @@ MUST_FAIL_FLAG = {
     "train_split": {""},
     "data_dir": {""},
     "gpus": {"/", LONG, "a b", "-1", "0", "0,0", "1,-1", HUGE, ","},
+    "ece_bins": {"0", "-1"},
+    "sharpness_samples": {"-1"},
+    "sharpness_delta": {"0", "-1", "1e308"},
+    "sharpness_steps": {"0", "-1"},
 }
 
 # Flags that only matter in some variant (options._unused_flags): the flags that make them
@@ -139,6 +143,8 @@ ENABLE = {
     "early_stopping_monitor": ["--early_stopping_patience=5"],
     "rollback_lr_factor": ["--on_nan=rollback"],
     "max_rollbacks": ["--on_nan=rollback"],
+    "sharpness_delta": ["--sharpness_samples=3"],
+    "sharpness_steps": ["--sharpness_samples=3"],
 }
 
 # Known traps: (argv, a fragment of the one error line).
@@ -579,6 +585,13 @@ SWEEP = [
     ([MODEL1, "--train_flags=,"], "--train_flags"),
     ([MODEL1, "--train_flag=--epochs=" + HUGE], "--epochs must be in 1..1000000"),
     (["--executor=bogus"], "--executor"),
+    (["--executor=slurm", "--runs_per_task=0"], "--runs_per_task must be between 1 and 1000"),
+    (["--executor=slurm", "--runs_per_task=-3"], "--runs_per_task must be between 1 and 1000"),
+    (["--executor=slurm", "--runs_per_task=" + HUGE], "--runs_per_task must be between 1 and"),
+    (["--executor=slurm", "--runs_per_task=1.5"], "--runs_per_task"),
+    (["--executor=slurm", "--runs_per_task=nan"], "--runs_per_task"),
+    (["--executor=slurm", "--runs_per_task="], "--runs_per_task"),
+    (["--runs_per_task=2"], "use it with --executor=slurm"),
     ([MODEL1, "--out=", "--dry_run"], "--out must name the sweep directory"),
 ]
 

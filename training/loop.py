@@ -12,7 +12,7 @@ import keras
 import tensorflow as tf
 
 import framework_internals
-from inspection import epoch_summaries, stats
+from inspection import calibration, epoch_summaries, stats
 from regularizers.base import EpochContext
 from training import optim
 from training.early_stopping import EarlyStopping
@@ -73,6 +73,8 @@ class Trainer:
         self.log_every = cfg.log_every if chief and on else 0
         self.stats_every = self.track_every if chief else 0
         self.hist_every = cfg.hist_every if chief and on else 0
+        # Calibration of the validation pass, for TensorBoard only: nothing without summaries.
+        self.ece_bins = cfg.ece_bins if self.log_every else 0
         self.loss_scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
         # The run's data and seed are variables, not values traced into the graph: the compiled
         # loop can then train another run of the same structure (training/reuse.py).
@@ -216,32 +218,41 @@ class Trainer:
         return total
 
     # ---- evaluation, in cross-replica context (every worker evaluates the same weights) ------
-    def _eval_chunk(self, xb, yb, with_acts):
-        """Sums of cross-entropy, hits and squared error over a chunk (+ activations)."""
+    def _eval_chunk(self, xb, yb, with_acts, calibrate=False):
+        """Sums of cross-entropy, hits and squared error over a chunk (+ activations); with
+        `calibrate`, followed by calibration.bin_sums."""
         result = self.model(xb, training=False, return_activations=with_acts)
         logits, acts = result if with_acts else (result, None)
         logits = tf.cast(logits, tf.float32)
         ce = tf.reduce_sum(tf.nn.softmax_cross_entropy_with_logits(yb, logits))
         hit = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, -1), tf.argmax(yb, -1)), tf.float32))
         sq = tf.reduce_sum(tf.reduce_mean(tf.square(tf.nn.softmax(logits) - yb), -1))
-        return tf.stack([ce, hit, sq]), acts
+        sums = tf.stack([ce, hit, sq])
+        # In a name scope, so that every other op keeps its name: Grappler's rewrites (the order
+        # of an add_n's inputs) follow names, and renamed ops changed a last bit elsewhere.
+        if calibrate:
+            with tf.name_scope("calibration"):
+                sums = tf.concat([sums, calibration.bin_sums(logits, yb, self.ece_bins)], 0)
+        return sums, acts
 
-    def _evaluate(self, x, y, probe=False):
-        """({data_loss, accuracy, mse}: means over (x, y); MSE of probabilities vs one-hot),
-        and the probe activations."""
+    def _evaluate(self, x, y, probe=False, calibrate=False):
+        """({data_loss, accuracy, mse}: means over (x, y); MSE of probabilities vs one-hot;
+        with `calibrate`, "calibration": the means of calibration.bin_sums), and the probe
+        activations."""
         chunk = self._eval_chunk
         n = int(x.shape[0])
         if n <= EVAL_BATCH:  # one pass gives the metrics and the probe activations
-            sums, acts = chunk(x, y, probe)
-            return _named(sums / n, EVAL_METRICS), acts
+            sums, acts = chunk(x, y, probe, calibrate)
+            return _metrics(sums / n, calibrate), acts
 
         def add_chunk(start, sums):
-            s, _ = chunk(x[start : start + EVAL_BATCH], y[start : start + EVAL_BATCH], False)
-            return start + EVAL_BATCH, sums + s
+            xb, yb = x[start : start + EVAL_BATCH], y[start : start + EVAL_BATCH]
+            return start + EVAL_BATCH, sums + chunk(xb, yb, False, calibrate)[0]
 
-        _, sums = tf.while_loop(lambda start, _: start < n, add_chunk, (0, tf.zeros([3])))
+        width = 3 + (3 * self.ece_bins + 1 if calibrate else 0)
+        _, sums = tf.while_loop(lambda start, _: start < n, add_chunk, (0, tf.zeros([width])))
         acts = chunk(x[:EVAL_BATCH], y[:EVAL_BATCH], True)[1] if probe else None
-        return _named(sums / n, EVAL_METRICS), acts
+        return _metrics(sums / n, calibrate), acts
 
     def evaluate(self, split, name):
         """{data_loss, accuracy, mse} of the current weights on `split` (counted by `name`)."""
@@ -312,22 +323,31 @@ class Trainer:
         # Train metrics as Keras fit reports them: means over the epoch's training batches
         # (training mode, Dropout active). Validation: a full pass in inference mode.
         train = _named(sums / n, TRAIN_METRICS)
-        val, acts = self._evaluate(self.x_val, self.y_val, probe=probe)
+        calibrate = bool(self.ece_bins)
+        val, acts = self._evaluate(self.x_val, self.y_val, probe=probe, calibrate=calibrate)
+        calib = val.pop("calibration", None)
         row = self._history_row(train, val, acts, step_means)
         values = tf.stack([row[name] for name in self.columns])
         self.history.scatter_nd_update([[epoch]], [values])
         self.epoch.assign(step)
-        self._write_summaries(step, row, tracked_epoch, last_step, acts)
+        self._write_summaries(step, row, tracked_epoch, last_step, acts, calib)
         return row, values
 
-    def _write_summaries(self, step, row, tracked_epoch, last_step, acts):
-        """The summaries due at epoch `step` (1-based), written by inspection.epoch_summaries.
-        Python booleans when the cadence is 1 or 0: no graph branch at all."""
+    def _write_summaries(self, step, row, tracked_epoch, last_step, acts, calib=None):
+        """The summaries due at epoch `step` (1-based), written by inspection.epoch_summaries
+        (the validation pass's calibration by inspection.calibration). Python booleans when
+        the cadence is 1 or 0: no graph branch at all."""
         total, writers, model, active = self.cfg.epochs, self.writers, self.model, self.active
         _when(
             _due(step, self.log_every, total),
             lambda: epoch_summaries.write_epoch_scalars(writers, step, row, active),
         )
+        if calib is not None:
+            with tf.name_scope("calibration"):  # as in _eval_chunk
+                _when(
+                    _due(step, self.log_every, total),
+                    lambda: calibration.write_summaries(writers.val, step, calib, self.ece_bins),
+                )
         if self.stats_every:  # the chief writes what all tracked
             threshold = self.cfg.sparsity_threshold
             _when(
@@ -455,6 +475,15 @@ class Trainer:
         """Metrics of a finished epoch (0-based) from the history, as Python floats."""
         row = self.history[epoch_index].numpy()
         return {name: float(row[i]) for i, name in enumerate(self.columns)}
+
+
+def _metrics(means, calibrate):
+    """An evaluation's means by name; with `calibrate`, the calibration sums' means apart."""
+    if not calibrate:
+        return _named(means, EVAL_METRICS)
+    with tf.name_scope("calibration"):
+        head, calib = means[:3], means[3:]
+    return {**_named(head, EVAL_METRICS), "calibration": calib}
 
 
 def _named(vector, names):
