@@ -137,3 +137,32 @@ def seed_generator_states(model):
     Why: tf.train.Checkpoint does not track SeedGenerator objects in Keras 3, so checkpoints
     list these variables explicitly; Keras documents no accessor for them."""
     return [v for v in model.variables if "seed_generator" in v.path]
+
+
+def stateless_seed_generator(base):
+    """A keras.random.SeedGenerator without a state variable: its k-th draw is base + [0, k], as
+    a real generator whose state is `base` would give. Why: Keras's image layers accept a seed
+    only as an int or a SeedGenerator (keras.src.random.seed_generator.draw_seed calls its
+    next()), and a stateful generator would need its state checkpointed; the batch transforms
+    draw from the train step's stateless seed instead (regularizers/step_seeds.py)."""
+    import keras
+    import tensorflow as tf
+
+    class StepSeed(keras.random.SeedGenerator):
+        def __init__(self, base):  # no super().__init__: it would create the state variable
+            self.base = base
+            self.draws = 0
+
+        def next(self, ordered=True):
+            seed = self.base + tf.constant([0, self.draws], tf.int64)
+            self.draws += 1
+            return seed
+
+    return StepSeed(base)
+
+
+def cutmix_box_mask(layer, images_shape, corners):
+    """Keras CutMix's mask and label weight for given box corners (x0, x1, y0, y1), per image
+    (layer._generate_batch_mask). Why: the cutmix plug-in's test compares its box with Keras's
+    on the same corners; Keras draws the corners and builds the mask in one private step."""
+    return layer._generate_batch_mask(images_shape, corners)

@@ -11,6 +11,7 @@ from absl import flags
 import cluster.flags
 import data.flags
 import framework_internals
+import inspection.flags
 import models.flags
 import regularizers.flags
 import runs.flags
@@ -18,7 +19,15 @@ import training.flags
 from errors import UserError
 
 # Where each part of train.py's flags is declared, in --help's order.
-_MODULES = (data.flags, models.flags, regularizers.flags, training.flags, runs.flags, cluster.flags)
+_MODULES = (
+    data.flags,
+    models.flags,
+    regularizers.flags,
+    training.flags,
+    runs.flags,
+    inspection.flags,
+    cluster.flags,
+)
 
 
 def records():

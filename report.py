@@ -21,6 +21,7 @@ from errors import UserError
 from runs import rundir
 from sweeps import manifest as sweep_manifest
 from sweeps import markdown, plots, results
+from sweeps import measures as measures_report
 
 flags.DEFINE_string("sweep_dir", "sweeps_out/tutorial", "A directory written by sweep.py.")
 flags.DEFINE_string(
@@ -35,8 +36,8 @@ flags.DEFINE_enum(
     "better",
     "auto",
     ["auto", "higher", "lower"],
-    "Which direction of --metric is an improvement; auto: lower for losses, MSE, gaps and "
-    "penalties, higher otherwise.",
+    "Which direction of --metric is an improvement; auto: lower for losses, MSE, gaps, ECE, "
+    "Brier and penalties, higher otherwise.",
 )
 flags.DEFINE_string(
     "out", "", "Folder for this report; empty: <sweep_dir>/report/<metric>. Replaced whole."
@@ -112,6 +113,12 @@ def _write(tmp, sweep_dir, manifest, variants, by_variant, metric, baseline, why
     text = markdown.write(
         sweep_dir, manifest, variants, by_variant, rows, paired, metric, higher, baseline, why, n
     )
+    figure = os.path.join(tmp, "reliability_test.png")
+    if not measures_report.reliability_figure(variants, by_variant, figure):
+        figure = None
+    extra = measures_report.section(variants, by_variant, figure)
+    if extra:
+        text += "\n" + "\n".join(extra)
     rundir.write_text(os.path.join(tmp, "results.md"), text)
     rundir.write_text(os.path.join(tmp, "results.csv"), results.results_csv(rows, paired, baseline))
     rundir.write_text(
@@ -119,7 +126,7 @@ def _write(tmp, sweep_dir, manifest, variants, by_variant, metric, baseline, why
     )
     grid_flags = results.grid_flags(manifest)
     pngs = plots.write_all(tmp, variants, by_variant, rows, paired, metric, baseline, grid_flags)
-    return text, pngs
+    return text, pngs + ([figure] if figure else [])
 
 
 if __name__ == "__main__":

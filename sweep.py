@@ -45,6 +45,12 @@ flags.DEFINE_string("out", "sweeps_out/tutorial", "Sweep directory (runs/, logs/
 flags.DEFINE_enum("executor", "local", ["local", "slurm"], "Where the runs execute.")
 flags.DEFINE_integer("workers", os.cpu_count() or 1, "Parallel runs of the local executor (>= 1).")
 flags.DEFINE_bool("wait", True, "slurm: wait for the job array to finish (sbatch --wait).")
+flags.DEFINE_integer(
+    "runs_per_task",
+    None,
+    f"slurm: most runs of one variant in one array task (1 to {MAX_SEEDS}); default: as many as "
+    "the time estimate fits in about 5 minutes a task (1 where it is unknown).",
+)
 flags.DEFINE_multi_string(
     "train_flag",
     [],
@@ -66,6 +72,16 @@ flags.DEFINE_multi_string(
 )
 flags.DEFINE_bool("dry_run", False, "Check and list the runs; write and run nothing.")
 flags.register_validator("workers", lambda v: v >= 1, message="--workers must be >= 1")
+flags.register_validator(
+    "runs_per_task",
+    lambda v: v is None or 1 <= v <= MAX_SEEDS,
+    message=f"--runs_per_task must be between 1 and {MAX_SEEDS}",
+)
+flags.register_multi_flags_validator(
+    ["runs_per_task", "executor"],
+    lambda f: f["runs_per_task"] is None or f["executor"] == "slurm",
+    message="--runs_per_task groups the runs of SLURM array tasks: use it with --executor=slurm",
+)
 flags.register_validator(
     "configs", bool, message="--configs must list at least one flagfile, e.g. configs/model1.cfg"
 )
@@ -135,8 +151,9 @@ def sweep():
             workers.stop()
 
 
-def dry_run(runs, todo, done, est):
-    """Lists the runs, and the time the runs to do should take (sweeps/estimate.py)."""
+def dry_run(runs, todo, done, est, tasks):
+    """Lists the runs, and the time the runs to do should take (sweeps/estimate.py); with
+    --executor=slurm, the array `tasks` the runs to do are grouped in, all running at once."""
     from sweeps import estimate
 
     for r in runs:
@@ -146,9 +163,14 @@ def dry_run(runs, todo, done, est):
     for name, how in dict.fromkeys((r.variant.name, est.how[r.variant.name]) for r in runs):
         per = [est.seconds[r.name] for r in runs if r.variant.name == name]
         print(f"variant {name}: ~{estimate.duration(per[0])} a run ({how})")
-    procs = FLAGS.workers if FLAGS.executor == "local" else len(todo)
-    wall = estimate.wall_time(todo, est, min(procs, max(1, len(todo))))
-    where = f"{FLAGS.workers} local workers" if FLAGS.executor == "local" else "SLURM"
+    if FLAGS.executor == "local":
+        wall = estimate.wall_time(todo, est, min(FLAGS.workers, max(1, len(todo))))
+        where = f"{FLAGS.workers} local workers"
+    else:
+        times = [executors.task_seconds(t, est) for t in tasks]
+        wall = None if None in times else max(times, default=0)
+        most = max(map(len, tasks), default=0)
+        where = f"SLURM ({_count(len(tasks), 'array task')} of up to {_count(most, 'run')})"
     print(
         f"{len(runs)} runs, {len(todo)} to run, ~{estimate.duration(wall)} with {where} "
         "(dry run: nothing written)"
@@ -184,10 +206,12 @@ def _sweep(workers, logs_dir):
     done = {r.name: sweep_plan.existing_status(runs_dir, r) for r in runs}
     todo = [r for r in runs if done[r.name] not in ("finished", "diverged")]
     est = estimate.estimate(runs, datasets, runs_dir)
+    tasks = []
     if FLAGS.executor == "slurm":
-        executors.check_slurm_args(runs)
+        per_task = executors.runs_per_task(todo, est, FLAGS.runs_per_task)
+        tasks = executors.group_runs(todo, per_task)
     if FLAGS.dry_run:
-        dry_run(runs, todo, done, est)
+        dry_run(runs, todo, done, est, tasks)
         return 0
     _dirs(out)
     protocol = {
@@ -215,12 +239,18 @@ def _sweep(workers, logs_dir):
     for r in todo:
         status.forget(out, r.name)
     if todo and FLAGS.executor == "slurm":
-        job = executors.submit_slurm(todo, out, logs_dir, FLAGS.wait)
-        for i, r in enumerate(todo):
-            status.record(out, r.name, executor="slurm", job=job, log=f"logs/slurm-{job}_{i}.out")
-        logging.info("submitted job array %s (%d tasks)", job, len(todo))
+        for i, task in enumerate(tasks):  # before sbatch: the tasks record their runs' exits
+            for r in task:
+                status.record(out, r.name, executor="slurm", task=i, log=f"logs/{r.name}.log")
+        job = executors.submit_slurm(tasks, out, logs_dir, FLAGS.wait)
+        logging.info(
+            "submitted job array %s (%s, %d runs)", job, _count(len(tasks), "task"), len(todo)
+        )
         if not FLAGS.wait:
-            print(f"submitted job array {job} ({len(todo)} runs); report.py once it has ended")
+            print(
+                f"submitted job array {job} ({_count(len(tasks), 'task')}, {len(todo)} runs); "
+                "report.py once it has ended"
+            )
             return 0
     elif todo:
         shown = progress.Progress(out, todo, est)

@@ -23,6 +23,18 @@ def _gpus_ok(v):
     return all(0 <= x < MAX_GPUS for x in numbers) and len(set(numbers)) == len(numbers)
 
 
+def _xla_compiles(values):
+    """--xla with a regularizer whose ops XLA cannot compile (its `no_xla` says why)."""
+    from regularizers import REGISTRY
+    from regularizers.flags import active_names
+
+    for name in sorted(active_names(values)):
+        cls = REGISTRY.get(name)
+        if values["xla"] and cls is not None and cls.no_xla:
+            return f"--xla cannot compile --reg={name}: {cls.no_xla}; drop one of them"
+    return None
+
+
 RECORDS = (
     _flag(
         "device",
@@ -61,7 +73,13 @@ RECORDS = (
         choices=("none", "bf16", "fp16"),
         hparam=True,
     ),
-    _flag("xla", False, "JIT-compile the train step with XLA.", kind="bool"),
+    _flag(
+        "xla",
+        False,
+        "JIT-compile the train step with XLA.",
+        kind="bool",
+        check_with=_xla_compiles,
+    ),
     _flag(
         "cluster",
         "auto",

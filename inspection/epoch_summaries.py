@@ -22,7 +22,7 @@ def write_epoch_scalars(writers, step, row, active):
         values = [data, pen, *pens, data + pen, row[f"{split}_accuracy"], row[f"{split}_mse"]]
         write_scalars(writer, tags, tf.stack(values), step)
     gap = row["val_data_loss"] - row["train_data_loss"]
-    extra = [name for reg in active for name in reg.epoch_columns]
+    extra = [name for reg in active for name in reg.columns()]
     write_scalars(
         writers.root,
         ["optim/learning_rate", "metrics/generalization_gap", *extra],

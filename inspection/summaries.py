@@ -16,6 +16,7 @@ HPARAM_METRICS = (
     "final/test_accuracy",
     "final/test_data_loss",
     "final/test_mse",
+    "final/test_ece",
     "final/train_accuracy",
     "final/generalization_gap",
 )
@@ -182,5 +183,7 @@ def write_final(writers, final, step):
     """The final metrics under the tags HParams lists as its columns."""
     with writers.root.as_default():
         for tag in HPARAM_METRICS:
-            tf.summary.scalar(tag, final[tag.split("/", 1)[1]], step=step)
+            key = tag.split("/", 1)[1]
+            if key in final:  # absent when no calibration was computed
+                tf.summary.scalar(tag, final[key], step=step)
     writers.flush()

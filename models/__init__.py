@@ -45,15 +45,21 @@ def build(cfg, dataset, *, sync_bn=False, active=None):
             f"--model=cnn needs image data, but {dataset.name} is tabular; "
             "use --model=mlp or an image dataset (digits, tfds:mnist, ...)"
         )
+    n = num_hidden(cfg)
+    if active is None:
+        active = regularizers.resolve(cfg, n)
+    for reg in active:
+        if reg.image_only and dataset.kind != "image":
+            raise UserError(
+                f"--reg={reg.name} transforms images, but {dataset.name} is tabular; use an image "
+                "dataset (digits, tfds:mnist, ...) or drop it"
+            )
     size = parameter_estimate(cfg, dataset)
     if size > MAX_PARAMETERS:
         raise UserError(
             f"the model would have {size:,} weights ({4 * size / 2**30:.1f} GiB in float32), more "
             f"than {MAX_PARAMETERS:,}; use smaller --hidden / --conv_filters / --cnn_dense"
         )
-    n = num_hidden(cfg)
-    if active is None:
-        active = regularizers.resolve(cfg, n)
     inserted = {
         i: [x for reg in active for x in reg.block_layers(i, seed=cfg.seed, sync_bn=sync_bn)]
         for i in range(n)

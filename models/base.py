@@ -13,7 +13,7 @@ inserted layer is serialized generically, so any Keras layer a regularizer inser
 
 import keras
 
-from regularizers.base import NOISE, NORMALIZE
+from regularizers.base import NOISE, NORMALIZE, WRAP
 
 PACKAGE = "regstudy"
 _serialize = keras.saving.serialize_keras_object
@@ -22,7 +22,9 @@ _deserialize = keras.saving.deserialize_keras_object
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class Block(keras.layers.Layer):
-    """core -> activation -> [normalize layers] -> [pool] -> [noise layers]."""
+    """core (or a wrapper around it) -> activation -> [normalize layers] -> [pool] -> [noise]."""
+
+    wrap_attr = None  # the attribute holding a WRAP entry's wrapper (set only when there is one)
 
     def __init__(self, core, activation, *, inserted=(), pool=None, **kwargs):
         super().__init__(**kwargs)
@@ -32,15 +34,21 @@ class Block(keras.layers.Layer):
         self.pool = pool
         self.normalize, self.noise = [], []
         for stage, attr, layer in inserted:
+            if stage == WRAP:  # a function core -> Keras Wrapper (the wrapper shares the core)
+                layer = layer(core)
+                self.wrap_attr = attr
             # An attribute, not only a list entry: tf.train.Checkpoint follows attributes.
             setattr(self, attr, layer)
-            (self.normalize if stage == NORMALIZE else self.noise).append(layer)
+            if stage != WRAP:
+                (self.normalize if stage == NORMALIZE else self.noise).append(layer)
 
     def build(self, input_shape):
         # The layers in call order, from shapes: Keras's default build traces call() in a
         # scratch graph instead (~0.1 s a model). The variables are created in the same order.
         # (A layer deserialized from a .keras file may come built already.)
         _build(self.core, input_shape)
+        if self.wrap_attr:
+            _build(getattr(self, self.wrap_attr), input_shape)
         for layer in self.normalize:
             _build(layer, self.core.compute_output_shape(input_shape))
         for layer in self.noise:
@@ -51,7 +59,10 @@ class Block(keras.layers.Layer):
         return self.pool.compute_output_shape(shape) if self.pool is not None else shape
 
     def call(self, x, training=False):
-        a = self.activation(self.core(x))
+        if self.wrap_attr:
+            a = self.activation(getattr(self, self.wrap_attr)(x, training=training))
+        else:
+            a = self.activation(self.core(x))
         y = a
         for layer in self.normalize:
             y = layer(y, training=training)
@@ -65,9 +76,12 @@ class Block(keras.layers.Layer):
         """[(stage, attribute, layer)] as given to __init__, normalize stage first. Read back
         from the attributes (not stored apart: new tracked state would change checkpoints)."""
         attrs = {id(v): k for k, v in vars(self).items() if isinstance(v, keras.layers.Layer)}
-        return [(NORMALIZE, attrs[id(x)], x) for x in self.normalize] + [
-            (NOISE, attrs[id(x)], x) for x in self.noise
-        ]
+        wrapped = [(WRAP, self.wrap_attr, getattr(self, self.wrap_attr))] if self.wrap_attr else []
+        return (
+            wrapped
+            + [(NORMALIZE, attrs[id(x)], x) for x in self.normalize]
+            + [(NOISE, attrs[id(x)], x) for x in self.noise]
+        )
 
     def get_config(self):
         return {
@@ -102,7 +116,18 @@ def serialize_inserted(triples):
 
 
 def deserialize_inserted(items):
-    return [(d["stage"], d["attribute"], _deserialize(d["layer"])) for d in items]
+    return [(d["stage"], d["attribute"], _inserted_layer(d)) for d in items]
+
+
+def _inserted_layer(d):
+    """The layer of a serialized entry; for a WRAP entry, the function core -> wrapper that
+    Block expects (the saved wrapper holds a copy of the core: it is rebuilt around the block's)."""
+    layer = _deserialize(d["layer"])
+    if d["stage"] != WRAP:
+        return layer
+    config = layer.get_config()
+    config.pop("layer")
+    return lambda core: type(layer)(core, **config)
 
 
 class BlockModel(keras.Model):

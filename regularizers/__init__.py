@@ -14,12 +14,21 @@ from cluster.tf_runtime import import_tensorflow
 import_tensorflow()  # the plug-ins build Keras layers: load TF once, without its chatter
 
 from errors import UserError  # noqa: E402
-from regularizers.base import NOISE, NORMALIZE, REGISTRY, Param, Regularizer, register  # noqa: E402
+from regularizers.base import (  # noqa: E402
+    NOISE,
+    NORMALIZE,
+    REGISTRY,
+    WRAP,
+    Param,
+    Regularizer,
+    register,
+)
 
 __all__ = [
     "NOISE",
     "NORMALIZE",
     "REGISTRY",
+    "WRAP",
     "Param",
     "Regularizer",
     "all_params",
@@ -30,7 +39,7 @@ __all__ = [
     "resolve",
 ]
 
-_NOT_PLUGINS = {"base", "flags", "penalties"}
+_NOT_PLUGINS = {"base", "beta", "flags", "penalties", "step_seeds"}
 MAX_LAYER_INDEX = 9999
 for _info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
     if _info.name not in _NOT_PLUGINS:

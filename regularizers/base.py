@@ -5,10 +5,13 @@ A regularizer is one module in this package defining a `Regularizer` subclass de
 package names a particular regularizer. Every hook has a do-nothing default, so a regularizer
 overrides only what it does:
 
-  block_layers   layers inserted into a hidden block (Dropout, BatchNorm, noise, LayerNorm)
+  block_layers   layers inserted into a hidden block (Dropout, BatchNorm, noise, LayerNorm), or a
+                 Keras Wrapper around its core layer (spectral normalization)
   penalty        a scalar added to the data loss inside the tape (weights or activations)
   after_step     ops on the weights after each optimizer step, inside the compiled step
-  transform      the training batch, before the forward pass (mixup)
+  transform      the training batch, before the forward pass (mixup, cutmix, augmentation)
+  gradients      the gradients the optimizer applies, from the step's loss function (SAM)
+  step_values    scalars of each step's applied gradients, averaged over the epoch (clipnorm)
   loss_targets   the targets the loss sees (label smoothing); metrics keep the true labels
   optimizer_options / configure_optimizer   options of the Keras optimizer (weight decay, EMA)
   epoch_values   scalars for its `epoch_columns`, at the end of each epoch (sees an EpochContext)
@@ -16,9 +19,10 @@ overrides only what it does:
   layer_stats    per-layer TensorBoard statistics that show the regularizer's effect
 
 The loop calls only the hooks a regularizer overrides: `@register` derives the flags that say so
-(has_penalty, has_after_step, transforms_batch, changes_loss_targets, finalizes_weights) from
-the overrides, and refuses a class whose own setting of such a flag, its `uses_activations` or
-its `epoch_columns` disagree with what it overrides, so that a plug-in cannot silently do nothing.
+(has_penalty, has_after_step, transforms_batch, has_gradients, changes_loss_targets,
+finalizes_weights) from the overrides, and refuses a class whose own setting of such a flag, its
+`uses_activations`, its `step_columns` or its `epoch_columns` disagree with what it overrides, so
+that a plug-in cannot silently do nothing.
 """
 
 import dataclasses
@@ -28,8 +32,9 @@ from typing import Any, ClassVar
 REGISTRY = {}  # --reg name -> Regularizer subclass, in registration (module name) order
 
 # Where a block's inserted layers go: after the activation and before pooling ("normalize"), or
-# after pooling ("noise"), as the tutorial's BatchNorm and Dropout.
-NORMALIZE, NOISE = "normalize", "noise"
+# after pooling ("noise"), as the tutorial's BatchNorm and Dropout. A "wrap" entry is a function
+# core -> Keras Wrapper: the block calls the wrapper in place of its core (SpectralNormalization).
+NORMALIZE, NOISE, WRAP = "normalize", "noise", "wrap"
 
 
 # Hook flag -> the hook whose override it stands for.
@@ -37,6 +42,7 @@ HOOK_FLAGS = {
     "has_penalty": "penalty",
     "has_after_step": "after_step",
     "transforms_batch": "transform",
+    "has_gradients": "gradients",
     "changes_loss_targets": "loss_targets",
     "finalizes_weights": "finalize",
 }
@@ -62,11 +68,12 @@ def register(cls):
             f"regularizer {cls.name!r}: uses_activations is for penalty(), which it does not "
             "override"
         )
-    if bool(cls.epoch_columns) != _overrides(cls, "epoch_values"):
-        raise ValueError(
-            f"regularizer {cls.name!r}: epoch_columns and epoch_values() go together: declare "
-            "both or neither"
-        )
+    for columns, hook in (("step_columns", "step_values"), ("epoch_columns", "epoch_values")):
+        if bool(getattr(cls, columns)) != _overrides(cls, hook):
+            raise ValueError(
+                f"regularizer {cls.name!r}: {columns} and {hook}() go together: declare "
+                "both or neither"
+            )
     REGISTRY[cls.name] = cls
     return cls
 
@@ -106,7 +113,7 @@ class Param:
     name: str
     default: Any
     help: str
-    kind: str = "float"  # float | int | bool | enum | float_list
+    kind: str = "float"  # float | int | bool | enum | float_list | list (of words)
     check: Any = None  # predicate on the parsed value (a list for float_list)
     message: str = ""  # what a bad value must be, e.g. "must be >= 0"
     choices: tuple = ()
@@ -136,6 +143,8 @@ class Param:
             if text not in self.choices:
                 raise ValueError(f"{text!r} is not one of {', '.join(self.choices)}")
             value = text
+        elif self.kind == "list":  # '+'-separated inside a spec, like float_list
+            value = [v.strip() for v in text.replace("+", ",").split(",") if v.strip()]
         else:  # float_list: '+'-separated inside a spec, since ',' separates the spec's items
             value = [float(v) for v in text.replace("+", ",").split(",") if v.strip()]
         return value
@@ -220,14 +229,28 @@ class Regularizer:
     has_after_step: ClassVar[bool] = False
     transforms_batch: ClassVar[bool] = False
     changes_loss_targets: ClassVar[bool] = False
+    has_gradients: ClassVar[bool] = False
     # finalize() replaces the weights the run ends with (EMA): early stopping's restored best
     # weights would be overwritten, so the two are refused together.
     finalizes_weights: ClassVar[bool] = False
     # optimizer_options() gives the optimizer its decoupled weight decay (what
     # --optimizer=adamw needs).
     decoupled_weight_decay: ClassVar[bool] = False
-    # Extra per-epoch history columns (also TensorBoard tags), valued by epoch_values().
+    # Only for image inputs [n, h, w, c] (augmentation, cutout, cutmix): refused on tabular data.
+    image_only: ClassVar[bool] = False
+    # Why it cannot run under --xla, or "" (augment: its image ops have no XLA kernel).
+    no_xla: ClassVar[str] = ""
+    # Forward-backward passes per train step (SAM: 2); metrics.json states it when not 1.
+    passes_per_step: ClassVar[int] = 1
+    # Extra per-epoch history columns (also TensorBoard tags): step_values() averaged over the
+    # epoch's steps, then epoch_values().
+    step_columns: ClassVar[tuple] = ()
     epoch_columns: ClassVar[tuple] = ()
+
+    @classmethod
+    def columns(cls):
+        """Its own history columns and TensorBoard tags: step_columns, then epoch_columns."""
+        return (*cls.step_columns, *cls.epoch_columns)
 
     def after_step(self, model, learning_rate):
         """Ops on the weights after each optimizer step (proximal maps, projections)."""
@@ -235,6 +258,17 @@ class Regularizer:
     def transform(self, x, y, seed):
         """The training batch the step uses; `seed`: a stateless [2] seed unique to the step."""
         return x, y
+
+    def gradients(self, grads, variables, loss_at):
+        """The gradients the optimizer applies to `variables`, given this step's `grads` and
+        `loss_at(values)`: the step's (scaled) loss with the trainable variables at `values`,
+        differentiable, the same batch and Dropout masks (SAM: the gradient at w + ε)."""
+        return grads
+
+    def step_values(self, grads, unscale):
+        """[len(step_columns)] float32 scalars of this replica's step, from the gradients the
+        optimizer applies (`grads` times `unscale` are their true values under loss scaling)."""
+        return []
 
     def loss_targets(self, y):
         """The targets the training loss sees."""
@@ -265,5 +299,5 @@ class Regularizer:
 
 def _short(value, sep=","):
     if isinstance(value, list):
-        return sep.join(f"{v:g}" for v in value)
+        return sep.join(v if isinstance(v, str) else f"{v:g}" for v in value)
     return f"{value:g}" if isinstance(value, float) else str(value)

@@ -49,7 +49,8 @@ def results(trainer, model, cfg, *, row, test, val=None):
         },
         "regularized_layers": {r.name: list(r.layers) for r in trainer.active if r.placed()},
         "regularizers": [
-            {"name": r.name, "layers": list(r.layers), **r.values} for r in trainer.active
+            {"name": r.name, "layers": list(r.layers), **r.values, **_cost(r)}
+            for r in trainer.active
         ],
         "label": regularizers.describe(trainer.active, cfg),
     }
@@ -57,6 +58,11 @@ def results(trainer, model, cfg, *, row, test, val=None):
         out["best_epoch"] = int(trainer.early_stopping.best_epoch.numpy())
         out["stopped_epoch"] = int(trainer.early_stopping.stopped_epoch.numpy()) or None
     return out
+
+
+def _cost(reg):
+    """What a regularizer costs beyond a plain step, when it does (SAM's second pass)."""
+    return {"passes_per_step": reg.passes_per_step} if reg.passes_per_step != 1 else {}
 
 
 def _row_split(m, split):

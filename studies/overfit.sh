@@ -8,14 +8,20 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-sweeps_out/overfit}
 seeds=${SEEDS:-10}
+sharpness=${SHARPNESS_SAMPLES:-5}  # noise draws per sharpness search step (0: no sharpness)
 study() {  # name, then sweep.py arguments
   local name=$1
   shift
-  .venv/bin/python sweep.py --seeds="$seeds" --out="$out/$name" "$@" || true
+  .venv/bin/python sweep.py --seeds="$seeds" --out="$out/$name" \
+    --train_flag=--sharpness_samples="$sharpness" "$@" || true
+  # The paired statistics on accuracy, then on test ECE (its report in <name>/test_ece/); both
+  # carry the calibration, generalization-measure and Kendall tau tables.
   .venv/bin/python report.py --sweep_dir="$out/$name" --metric=test_accuracy
+  .venv/bin/python report.py --sweep_dir="$out/$name" --metric=test_ece
   rm -rf "docs/study/overfit/$name"
   mkdir -p docs/study/overfit
   cp -r "$out/$name/report/test_accuracy" "docs/study/overfit/$name"
+  cp -r "$out/$name/report/test_ece" "docs/study/overfit/$name/test_ece"
 }
 study l1 --configs=configs/overfit/l1.cfg --grid=l1=0,1e-5,1e-4,1e-3
 study l2 --configs=configs/overfit/l2.cfg --grid=l2=0,1e-4,1e-3,1e-2

@@ -1,4 +1,5 @@
-"""Where a sweep's runs execute: local processes in parallel, or one SLURM job array."""
+"""Where a sweep's runs execute: local processes in parallel, or one SLURM job array whose
+tasks each train several runs of a variant."""
 
 import collections
 import contextlib
@@ -249,32 +250,72 @@ class _LocalRuns:
                     proc.kill()
 
 
-def check_slurm_args(runs):
-    """slurm/array.sbatch splits each line of the variants file on whitespace."""
+TASK_S = 300  # what an array task aims at: minutes of runs per start-up (PROCESS_S, ~4-10 s)
+
+
+def runs_per_task(runs, est, wanted=None):
+    """{variant name: most runs in one array task}: `wanted` for all, else as many runs as the
+    estimate (sweeps/estimate.py) fits in TASK_S, 1 for a variant of unknown time."""
+    out = {}
     for run in runs:
-        spaced = [a for a in run.args if len(a.split()) != 1]
-        if spaced:
-            raise UserError(
-                f"--executor=slurm passes flags as whitespace-separated lines; {spaced[0]!r} "
-                "contains whitespace: use paths and values without it"
-            )
+        secs = est.seconds[run.name]
+        if wanted is not None:
+            out[run.variant.name] = wanted
+        elif secs is None:
+            out[run.variant.name] = 1
+        else:
+            out.setdefault(run.variant.name, max(1, int(TASK_S // max(secs, 1e-3))))
+    return out
 
 
-def submit_slurm(runs, out_dir, logs_dir, wait):
-    """Submits slurm/array.sbatch with one array task per run; returns the job id."""
-    check_slurm_args(runs)
-    variants = os.path.join(out_dir, "variants.txt")
-    rundir.write_text(variants, "".join(" ".join(run.args) + "\n" for run in runs))
+def group_runs(runs, per_task):
+    """The array tasks: lists of runs of one variant in seed order, at most per_task[variant] in
+    each, the variant's runs split as evenly as that allows (7 runs by 5: 3 and 4)."""
+    by_variant = {}
+    for run in runs:
+        by_variant.setdefault(run.variant.name, []).append(run)
+    tasks = []
+    for name, some in by_variant.items():
+        k = -(-len(some) // per_task[name])
+        tasks += [some[i * len(some) // k : (i + 1) * len(some) // k] for i in range(k)]
+    return tasks
+
+
+def task_seconds(task, est):
+    """An array task's estimated seconds (None if unknown): start-up, one trace, its runs."""
+    from sweeps import estimate
+
+    times = [est.seconds[r.name] for r in task]
+    if any(t is None for t in times):
+        return None
+    return estimate.PROCESS_S + estimate.TRACE_S + sum(times)
+
+
+def submit_slurm(tasks, out_dir, logs_dir, wait):
+    """Writes <out>/tasks.json and submits slurm/sweep_array.sbatch with one array task per
+    entry of `tasks` (group_runs); returns the job id."""
+    out_dir = os.path.abspath(out_dir)
+    plan = {
+        "out": out_dir,
+        "tasks": [
+            [
+                {"name": r.name, "args": list(r.args), "log": f"{logs_dir}/{r.name}.log"}
+                for r in task
+            ]
+            for task in tasks
+        ],
+    }
+    tasks_file = os.path.join(out_dir, "tasks.json")
+    rundir.write_json(tasks_file, plan)
     cmd = [
         "sbatch",
         "--parsable",
-        f"--array=0-{len(runs) - 1}",
+        f"--array=0-{len(tasks) - 1}",
         f"--output={logs_dir}/slurm-%A_%a.out",
-        f"--export=ALL,VARIANTS={variants}",
     ]
     if wait:
         cmd.append("--wait")
-    cmd.append(os.path.join(ROOT, "slurm", "array.sbatch"))
+    cmd += [os.path.join(ROOT, "slurm", "sweep_array.sbatch"), tasks_file]
     try:
         proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     except FileNotFoundError as e:

@@ -11,7 +11,7 @@ import numpy as np
 from errors import UserError
 from sweeps import stats, status
 
-LOWER_IS_BETTER = re.compile(r"loss|mse|error|gap|penalty")
+LOWER_IS_BETTER = re.compile(r"loss|mse|error|gap|penalty|ece|brier")
 
 
 @dataclasses.dataclass

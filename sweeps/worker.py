@@ -1,4 +1,5 @@
-"""Runs train.py runs one after another in one process (the local sweep executor's worker).
+"""Runs train.py runs one after another in one process (the local sweep executor's worker; a
+SLURM array task of a sweep does the same, sweeps/array_task.py).
 
 TensorFlow's import and start-up cost ~4 s per process, more than a whole tutorial run, so each
 local worker imports it once; the seeds of a variant also share one compiled training loop
@@ -114,9 +115,10 @@ def run_one(spec):
             rundir.release_all()
 
 
-def main(logs_dir):
-    """Serves runs from stdin until it closes. `logs_dir` names the sweep in `ps` listings."""
-    del logs_dir
+def start(on_signal=None):
+    """Loads the library (TensorFlow once) with the compiled loop reused across runs, and takes
+    the stop signals: outside training they end a run being set up (Stopped); `on_signal(name)`,
+    if given, is told of every one."""
     from cluster.tf_runtime import never_plots
 
     never_plots()  # as train.py: Keras loads without matplotlib
@@ -130,21 +132,37 @@ def main(logs_dir):
     flags.FLAGS.mark_as_parsed()
     logging.set_verbosity(logging.INFO)
     logging.use_absl_handler()
-    preemption.install(_stop_outside_training)
 
+    def handler(signum, frame):
+        if on_signal is not None:
+            on_signal(signal.Signals(signum).name)
+        _stop_outside_training(signum, frame)
+
+    preemption.install(handler)
+
+
+def serve(spec):
+    """Trains the run `spec` ({"name", "args", "log"}); returns its exit code."""
+    _in_run[0] = True
+    try:
+        return run_one(spec)
+    except Stopped:  # a second signal, while the run was ending
+        return EXIT_PREEMPTED
+    except OSError as e:  # its log could not be opened (a full disk): the run did not run
+        return EXIT_IO if is_disk_full(e) else EXIT_ERROR
+    finally:
+        _in_run[0] = False
+
+
+def main(logs_dir):
+    """Serves runs from stdin until it closes. `logs_dir` names the sweep in `ps` listings."""
+    del logs_dir
+    start()
     try:
         print(json.dumps({"ready": True}), flush=True)  # runs may come: signals are ours now
         for line in sys.stdin:
             spec = json.loads(line)
-            _in_run[0] = True
-            try:
-                code = run_one(spec)
-            except Stopped:  # a second signal, while the run was ending
-                code = EXIT_PREEMPTED
-            except OSError as e:  # its log could not be opened (a full disk): the run did not run
-                code = EXIT_IO if is_disk_full(e) else EXIT_ERROR
-            finally:
-                _in_run[0] = False
+            code = serve(spec)
             print(json.dumps({"name": spec["name"], "exit": code}), flush=True)
     except BrokenPipeError:  # the sweep is gone: its rerun picks this run up
         os._exit(1)

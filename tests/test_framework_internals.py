@@ -180,3 +180,27 @@ def test_dropout_seed_states_are_found_by_their_path():
     with canary("SeedGenerator state path 'seed_generator'", "training/loop checkpoints"):
         states = fi.seed_generator_states(model)
         assert [id(v) for v in states] == [id(dropout.seed_generator.state)]
+
+
+def test_a_stateless_seed_generator_draws_what_a_keras_generator_would():
+    base = tf.constant([3, 40], tf.int64)
+    layer = keras.layers.RandomRotation(0.1)
+    images = tf.ones([4, 6, 6, 1])
+    with canary("SeedGenerator subclass without state (draw_seed -> next())", "augment, cutout"):
+        ours = layer.get_random_transformation(
+            images, training=True, seed=fi.stateless_seed_generator(base)
+        )
+        layer.generator.state.assign(base)
+        theirs = layer.get_random_transformation(images, training=True)
+        assert ours.keys() == theirs.keys()
+        for key in ours:
+            np.testing.assert_array_equal(np.asarray(ours[key]), np.asarray(theirs[key]), key)
+
+
+def test_cutmix_box_mask_marks_the_box_and_weighs_the_labels_by_its_area():
+    layer = keras.layers.CutMix()
+    corners = [tf.constant([v]) for v in (1.0, 3.0, 2.0, 5.0)]  # x0, x1, y0, y1
+    with canary("CutMix._generate_batch_mask", "tests of the cutmix plug-in"):
+        mask, weight = fi.cutmix_box_mask(layer, (1, 6, 4, 1), corners)
+        assert mask.shape == (1, 6, 4, 1) and int(tf.reduce_sum(tf.cast(mask, tf.int32))) == 6
+        assert np.ravel(weight) == pytest.approx([1 - 6 / 24])

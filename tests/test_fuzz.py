@@ -67,6 +67,17 @@ EDGES = {
         "weight_decay@0",
         "orthogonal,orthogonal_mode=x",
         "weight_decay,weight_decay_all=maybe",
+        "augment,augment=",
+        "augment,augment=translate=2",
+        "augment,augment=rotate=nan",
+        "augment,augment=flip=sideways",
+        "augment,augment=zoom=0.1+zoom=0.2",
+        "augment@0",
+        "cutout,cutout_size=0",
+        "cutmix,cutmix_alpha=-1",
+        "sam,sam_rho=inf",
+        "spectral_norm,spectral_power_iterations=0",
+        "clipnorm,clipnorm=0",
     ],
 }
 # Edge values of particular flags, beyond their type's.
@@ -107,6 +118,10 @@ MUST_FAIL_FLAG = {
     "train_split": {""},
     "data_dir": {""},
     "gpus": {"/", LONG, "a b", "-1", "0", "0,0", "1,-1", HUGE, ","},
+    "ece_bins": {"0", "-1"},
+    "sharpness_samples": {"-1"},
+    "sharpness_delta": {"0", "-1", "1e308"},
+    "sharpness_steps": {"0", "-1"},
 }
 
 # Flags that only matter in some variant (options._unused_flags): the flags that make them
@@ -128,6 +143,8 @@ ENABLE = {
     "early_stopping_monitor": ["--early_stopping_patience=5"],
     "rollback_lr_factor": ["--on_nan=rollback"],
     "max_rollbacks": ["--on_nan=rollback"],
+    "sharpness_delta": ["--sharpness_samples=3"],
+    "sharpness_steps": ["--sharpness_samples=3"],
 }
 
 # Known traps: (argv, a fragment of the one error line).
@@ -174,6 +191,25 @@ TRAPS = [
     (["--regularizer=dropout@0+1,dropout_rate=0.5+0.4+0.3"], "has 3 values"),
     (["--regularizer= l1", "--l1=0.5"], None),  # the spec's name is stripped: --l1 applies
     (["--regularizer=l1@0-1", "--l1=0.5"], None),
+    (["--reg=augment", "--augment=translate=0.1,bogus=1"], "--augment must be a comma list"),
+    (["--reg=augment", "--augment=flip,flip"], "--augment must be a comma list"),
+    (["--reg=augment", "--augment=rotate=181"], "--augment must be a comma list"),
+    (["--reg=augment", "--augment=translate=0.1,rotate=10,zoom=0.1,flip"], None),
+    (["--regularizer=augment,augment=translate=0.1+flip=both"], None),
+    (["--augment=flip"], "--augment does nothing here: --reg has no augment"),
+    (["--reg=cutout", "--cutout_size=1.5"], "--cutout_size must be a fraction in (0, 1]"),
+    (["--reg=cutout", "--cutout_probability=0"], "--cutout_probability must be in (0, 1]"),
+    (["--reg=cutmix", "--cutmix_alpha=0"], "--cutmix_alpha must be a number > 0"),
+    (["--reg=sam", "--sam_rho=0"], "--sam_rho must be a number > 0"),
+    (["--reg=sam", "--sam_rho=-1"], "--sam_rho must be a number > 0"),
+    (["--reg=spectral_norm", "--spectral_power_iterations=101"], "must be an integer in 1..100"),
+    (["--reg=spectral_norm", "--spectral_power_iterations=1.5"], "--spectral_power_iterations"),
+    (["--reg=clipnorm", "--clipnorm=nan"], "--clipnorm must be a number > 0"),
+    (["--reg=clipnorm", "--clipnorm=1e309"], "--clipnorm"),
+    (["--regularizer=spectral_norm@1,spectral_power_iterations=2"], None),
+    (["--reg=augment", "--xla"], "--xla cannot compile --reg=augment"),
+    (["--regularizer=augment", "--xla"], "--xla cannot compile --reg=augment"),
+    (["--reg=cutmix,sam,spectral_norm,clipnorm,cutout", "--xla"], None),
     (["--gpus=0,0"], "--gpus"),
     (["--device=cpu", "--gpus=1"], "--gpus does nothing here"),
     (["--lr_schedule=step", "--lr_decay_epochs=400"], "--lr_decay_epochs"),
@@ -475,6 +511,8 @@ REAL = [
     (["--train_size=100000"], None, "--train_size=100000 is larger than"),
     (["--device=gpu"], None, "--device=gpu but TensorFlow sees no GPU"),
     (["--regularizer=l1@0-1", "--hidden=8"], None, "l1: layer 1 is out of range"),
+    (["--reg=augment"], None, "--reg=augment transforms images, but iris is tabular"),
+    (["--reg=cutmix", "--dataset=wine"], None, "--reg=cutmix transforms images, but wine is"),
     *[([], key, "CSV file") for key in CSV],
 ]
 
@@ -547,6 +585,13 @@ SWEEP = [
     ([MODEL1, "--train_flags=,"], "--train_flags"),
     ([MODEL1, "--train_flag=--epochs=" + HUGE], "--epochs must be in 1..1000000"),
     (["--executor=bogus"], "--executor"),
+    (["--executor=slurm", "--runs_per_task=0"], "--runs_per_task must be between 1 and 1000"),
+    (["--executor=slurm", "--runs_per_task=-3"], "--runs_per_task must be between 1 and 1000"),
+    (["--executor=slurm", "--runs_per_task=" + HUGE], "--runs_per_task must be between 1 and"),
+    (["--executor=slurm", "--runs_per_task=1.5"], "--runs_per_task"),
+    (["--executor=slurm", "--runs_per_task=nan"], "--runs_per_task"),
+    (["--executor=slurm", "--runs_per_task="], "--runs_per_task"),
+    (["--runs_per_task=2"], "use it with --executor=slurm"),
     ([MODEL1, "--out=", "--dry_run"], "--out must name the sweep directory"),
 ]
 

@@ -8,8 +8,9 @@ import pytest
 import scipy.stats
 import tensorflow as tf
 
+from regularizers.beta import beta_sample, gamma_sample
 from regularizers.label_smoothing import LabelSmoothing
-from regularizers.mixup import Mixup, beta_sample, gamma_sample
+from regularizers.mixup import Mixup
 from tests.parity import build_run, make_config
 
 RNG = np.random.default_rng(0)

@@ -49,7 +49,7 @@ def _wait_for_checkpoint(logdir, run_name, epoch, proc):
 
 
 def _assert_same_run(a, b):
-    for key in ("final", "history", "weights", "best_epoch", "epochs_completed"):
+    for key in ("final", "history", "weights", "best_epoch", "epochs_completed", "measures"):
         assert a[key] == b[key], key  # bitwise: exact equality of every float
 
 

@@ -15,7 +15,6 @@ from errors import UserError
 from sweeps import estimate, stats, status
 from sweeps import plan as sweep_plan
 from sweeps import train_args as targs
-from tests import slurm_cluster
 from tests.conftest import ROOT, read_metrics
 
 FAST = ["--train_flag=--epochs=3", "--train_flag=--log_every=0"]
@@ -357,39 +356,85 @@ def test_a_run_directory_with_other_trained_flags_is_refused(tmp_path):
     assert not (out / "sweep.json").exists()
 
 
-def test_slurm_executor_passes_every_runs_grid_args(tmp_path):
-    """A stand-in sbatch records its call; the variants file carries each run's full args."""
+def _stand_in_sbatch(tmp_path):
+    """A stand-in sbatch that records its call and answers job 4242."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     sbatch = bin_dir / "sbatch"
     sbatch.write_text(f'#!/bin/sh\necho "$@" > {tmp_path}/sbatch_args\necho 4242\n')
     sbatch.chmod(0o755)
+    return {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+
+
+def test_slurm_executor_passes_every_runs_grid_args(tmp_path):
+    """The tasks file carries each run's full args, grouped by variant (--runs_per_task)."""
+    env = _stand_in_sbatch(tmp_path)
     out = tmp_path / "sw"
-    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
     proc = sweep(
         "--executor=slurm",
         "--nowait",
         "--configs=configs/model6.cfg",
         "--grid=l2=0,0.001",
-        "--seeds=2",
+        "--seeds=3",
+        "--runs_per_task=2",
         f"--out={out}",
         *FAST,
         env=env,
         check=0,
     )
-    assert "submitted job array 4242 (4 runs)" in proc.stdout
-    assert "--array=0-3" in (tmp_path / "sbatch_args").read_text()
+    assert "submitted job array 4242 (4 tasks, 6 runs)" in proc.stdout
+    call = (tmp_path / "sbatch_args").read_text().split()
+    assert "--array=0-3" in call and call[-1] == str(out / "tasks.json")
     runs = manifest(out)["runs"]
-    lines = (out / "variants.txt").read_text().splitlines()
-    assert lines == [" ".join(r["args"]) for r in runs]
-    assert "--l2=0.001" in lines[2] and "--seed=0" in lines[2]
-    assert runs[2]["variant"] == "model6_l2-0.001"
-    # What the array task's log says becomes the run's status (slurm/common.sh's last line).
-    log = out / "logs" / "slurm-4242_1.out"
-    log.write_text("train.py: error: something broke\ntrain.py exited with 2\n")
+    plan = json.loads((out / "tasks.json").read_text())
+    assert plan["out"] == str(out)
+    # Each variant's 3 seeds in tasks of at most 2 runs: seeds 0 | 1, 2 of each variant.
+    names = [[spec["name"] for spec in task] for task in plan["tasks"]]
+    assert names == [[runs[0]["name"]], [r["name"] for r in runs[1:3]]] + [
+        [runs[3]["name"]],
+        [r["name"] for r in runs[4:6]],
+    ]
+    specs = {spec["name"]: spec for task in plan["tasks"] for spec in task}
+    for r in runs:
+        assert specs[r["name"]]["args"] == r["args"]
+        assert specs[r["name"]]["log"] == str(out / "logs" / f"{r['name']}.log")
+    assert "--l2=0.001" in runs[3]["args"] and runs[3]["variant"] == "model6_l2-0.001"
+    # What an array task records for a run (sweeps/array_task.py) becomes the run's status.
+    (out / "logs" / f"{runs[1]['name']}.log").write_text("train.py: error: something broke\n")
+    status.record(str(out), runs[1]["name"], exit=2, log=f"logs/{runs[1]['name']}.log")
     o = status.outcome(str(out), runs[1]["name"])
     assert (o.status, o.exit, o.error) == ("failed", 2, "train.py: error: something broke")
     assert status.outcome(str(out), runs[0]["name"]).status == "missing"
+
+
+class _FakeRun:
+    def __init__(self, name, variant):
+        self.name, self.variant = name, type("Variant", (), {"name": variant})
+
+
+def test_runs_per_task_defaults_to_minutes_of_runs_per_task(tmp_path):
+    """Without --runs_per_task, a task holds as many runs as the estimate fits in TASK_S: all
+    seeds of a run-of-seconds variant in one task; --dry_run says so and writes nothing."""
+    from sweeps import executors
+
+    env = _stand_in_sbatch(tmp_path)
+    out = tmp_path / "sw"
+    args = ["--executor=slurm", "--configs=configs/model1.cfg,configs/model6.cfg", "--seeds=5"]
+    proc = sweep(*args, f"--out={out}", "--dry_run", *FAST, env=env, check=0)
+    assert "with SLURM (2 array tasks of up to 5 runs)" in proc.stdout
+    assert not out.exists() and not (tmp_path / "sbatch_args").exists()
+    # A variant estimated at a third of TASK_S a run: 3 runs a task, 5 seeds as 3 and 2.
+    est = estimate.Estimate({f"x_s{i}": executors.TASK_S / 3 for i in range(5)}, {"x": "model"})
+    fake = [_FakeRun(f"x_s{i}", "x") for i in range(5)]
+    per = executors.runs_per_task(fake, est)
+    assert per == {"x": 3}
+    assert [[r.name for r in t] for t in executors.group_runs(fake, per)] == [
+        ["x_s0", "x_s1"],
+        ["x_s2", "x_s3", "x_s4"],
+    ]
+    unknown = estimate.Estimate(dict.fromkeys(est.seconds), {"x": "unknown"})
+    assert executors.runs_per_task(fake, unknown) == {"x": 1}
+    assert executors.runs_per_task(fake, unknown, 4) == {"x": 4}
 
 
 # ---- sweeps that train ---------------------------------------------------------------------
@@ -543,35 +588,6 @@ def test_failed_and_diverged_runs_are_reported_and_the_exit_code_says_so(tmp_pat
     assert "## Runs that did not finish" in md and "| failed | 2 |" in md
     assert "| diverged | 3 |" in md
     assert "- **Runs**: 3 variants × 1 seed (seed 0) = 3 runs, 1 finished." in md
-
-
-@pytest.mark.slurm
-def test_sweep_submits_one_slurm_job_array(tmp_path):
-    if not slurm_cluster.available():
-        if os.environ.get("REQUIRE_SLURM"):
-            pytest.fail("REQUIRE_SLURM is set but slurm-wlm/munge are not installed")
-        pytest.skip("slurm-wlm and munge are not installed")
-    cluster = slurm_cluster.Cluster(tmp_path / "slurm").start()
-    try:
-        out = tmp_path / "sw"
-        proc = sweep(
-            "--executor=slurm",
-            "--configs=configs/model1.cfg,configs/model5.cfg",
-            "--seeds=2",
-            f"--out={out}",
-            *FAST,
-            env=cluster.env,
-            check=0,
-        )
-        assert "submitted job array" in proc.stderr
-        assert len((out / "variants.txt").read_text().splitlines()) == 4
-        for variant in ("model1", "model5"):
-            for run_dir in run_dirs(out, variant).values():
-                assert read_metrics(run_dir)["status"] == "finished"
-        assert len(list((out / "logs").glob("slurm-*_*.out"))) == 4
-        assert "4 finished" in proc.stdout
-    finally:
-        cluster.stop()
 
 
 # Two variants whose seeds share a worker's compiled loop (training/reuse.py), with state of every

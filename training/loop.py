@@ -12,7 +12,7 @@ import keras
 import tensorflow as tf
 
 import framework_internals
-from inspection import epoch_summaries, stats
+from inspection import calibration, epoch_summaries, stats
 from regularizers.base import EpochContext
 from training import optim
 from training.early_stopping import EarlyStopping
@@ -28,7 +28,7 @@ TRAIN_METRICS = ("data_loss", "accuracy", "mse", "penalty")
 def history_columns(active):
     """Columns of the per-epoch history: metrics, one per active penalty, then the rest."""
     penalties = [f"penalty_{r.name}" for r in active if r.has_penalty]
-    extra = [name for r in active for name in r.epoch_columns]
+    extra = [name for r in active for name in r.columns()]
     return (
         "train_data_loss",
         "train_accuracy",
@@ -61,6 +61,8 @@ class Trainer:
         self._after_step = [r for r in self.active if r.has_after_step]
         self._transforms = [r for r in self.active if r.transforms_batch]
         self._smoothers = [r for r in self.active if r.changes_loss_targets]
+        self._gradient_hooks = [r for r in self.active if r.has_gradients]
+        self._step_valued = [r for r in self.active if r.step_columns]
         self._with_acts = any(r.uses_activations for r in self._penalizers)
         # Cadences in epochs (0: never). Every worker tracks the step statistics on the same
         # epochs (they involve collectives, which all workers must run alike); only the one with
@@ -71,6 +73,8 @@ class Trainer:
         self.log_every = cfg.log_every if chief and on else 0
         self.stats_every = self.track_every if chief else 0
         self.hist_every = cfg.hist_every if chief and on else 0
+        # Calibration of the validation pass, for TensorBoard only: nothing without summaries.
+        self.ece_bins = cfg.ece_bins if self.log_every else 0
         self.loss_scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
         # The run's data and seed are variables, not values traced into the graph: the compiled
         # loop can then train another run of the same structure (training/reuse.py).
@@ -129,23 +133,30 @@ class Trainer:
         for reg in self._smoothers:
             targets = reg.loss_targets(targets)
         variables = self.model.trainable_variables
+        # The state before this step's forward pass (Dropout seeds, BatchNorm statistics): a
+        # gradient hook's extra pass (SAM) sees the same masks and leaves the state alone.
+        state = None
+        if self._gradient_hooks:
+            state = [tf.identity(v) for v in self.model.non_trainable_variables]
         with tf.GradientTape() as tape:
-            if self._with_acts:
-                logits, acts = self.model(x, training=True, return_activations=True)
-            else:
-                logits, acts = self.model(x, training=True), None
-            logits = tf.cast(logits, tf.float32)
-            per_example = tf.nn.softmax_cross_entropy_with_logits(targets, logits)
-            data_loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
-            penalty = self._penalty(acts)
-            # Gradients are summed over replicas, so each replica adds 1/replicas of the penalty.
-            loss = (
-                data_loss + tf.nn.scale_regularization_loss(penalty)
-                if penalty is not None
-                else data_loss
-            )
-            target = self.optimizer.scale_loss(loss) if self.loss_scaled else loss
+            logits, acts, per_example, penalty, target = self._loss(x, targets, global_batch)
         grads = tape.gradient(target, variables)
+        # ---- regularizer gradient hooks (SAM) and per-step values (clipnorm) ----
+        for reg in self._gradient_hooks:
+            grads = reg.gradients(
+                grads,
+                variables,
+                lambda values: self._loss_at(values, state, x, targets, global_batch),
+            )
+        step_values = None
+        if self._step_valued:
+            unscale = 1.0
+            if self.loss_scaled:
+                unscale = 1.0 / tf.cast(self.optimizer.scale_loss(1.0), tf.float32)
+            step_values = tf.stack(
+                [v for r in self._step_valued for v in r.step_values(grads, unscale)]
+            )
+        # ---- end of the regularizer hooks ----
         self.optimizer.apply_gradients(zip(grads, variables, strict=True))
         hits = tf.equal(tf.argmax(logits, -1), tf.argmax(y, -1))
         batch_penalty = penalty if penalty is not None else tf.zeros([])
@@ -156,10 +167,42 @@ class Trainer:
             "penalty": batch_penalty * tf.cast(tf.shape(local)[0], tf.float32),
         }
         out = {"sums": tf.stack([sums[name] for name in TRAIN_METRICS])}
+        if step_values is not None:
+            out["step_values"] = step_values
         if self.track_every:
             by_id = {id(v): g for g, v in zip(grads, variables, strict=True)}
             out["kernel_grads"] = [by_id[id(k)] for k in self._kernels()]
         return out
+
+    def _loss(self, x, targets, global_batch):
+        """The training forward pass: (logits, activations, per-example loss, penalty, the
+        (scaled) loss to differentiate)."""
+        if self._with_acts:
+            logits, acts = self.model(x, training=True, return_activations=True)
+        else:
+            logits, acts = self.model(x, training=True), None
+        logits = tf.cast(logits, tf.float32)
+        per_example = tf.nn.softmax_cross_entropy_with_logits(targets, logits)
+        data_loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
+        penalty = self._penalty(acts)
+        # Gradients are summed over replicas, so each replica adds 1/replicas of the penalty.
+        loss = (
+            data_loss + tf.nn.scale_regularization_loss(penalty)
+            if penalty is not None
+            else data_loss
+        )
+        target = self.optimizer.scale_loss(loss) if self.loss_scaled else loss
+        return logits, acts, per_example, penalty, target
+
+    def _loss_at(self, values, state, x, targets, global_batch):
+        """The step's (scaled) loss with the trainable variables at `values` and the other model
+        variables at `state`, without changing any variable (a Keras StatelessScope)."""
+        mapping = [
+            *zip(self.model.trainable_variables, values, strict=True),
+            *zip(self.model.non_trainable_variables, state, strict=True),
+        ]
+        with keras.StatelessScope(state_mapping=mapping):
+            return self._loss(x, targets, global_batch)[-1]
 
     def _penalties(self, acts):
         return [r.penalty(self.model, acts) for r in self._penalizers]
@@ -175,32 +218,41 @@ class Trainer:
         return total
 
     # ---- evaluation, in cross-replica context (every worker evaluates the same weights) ------
-    def _eval_chunk(self, xb, yb, with_acts):
-        """Sums of cross-entropy, hits and squared error over a chunk (+ activations)."""
+    def _eval_chunk(self, xb, yb, with_acts, calibrate=False):
+        """Sums of cross-entropy, hits and squared error over a chunk (+ activations); with
+        `calibrate`, followed by calibration.bin_sums."""
         result = self.model(xb, training=False, return_activations=with_acts)
         logits, acts = result if with_acts else (result, None)
         logits = tf.cast(logits, tf.float32)
         ce = tf.reduce_sum(tf.nn.softmax_cross_entropy_with_logits(yb, logits))
         hit = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, -1), tf.argmax(yb, -1)), tf.float32))
         sq = tf.reduce_sum(tf.reduce_mean(tf.square(tf.nn.softmax(logits) - yb), -1))
-        return tf.stack([ce, hit, sq]), acts
+        sums = tf.stack([ce, hit, sq])
+        # In a name scope, so that every other op keeps its name: Grappler's rewrites (the order
+        # of an add_n's inputs) follow names, and renamed ops changed a last bit elsewhere.
+        if calibrate:
+            with tf.name_scope("calibration"):
+                sums = tf.concat([sums, calibration.bin_sums(logits, yb, self.ece_bins)], 0)
+        return sums, acts
 
-    def _evaluate(self, x, y, probe=False):
-        """({data_loss, accuracy, mse}: means over (x, y); MSE of probabilities vs one-hot),
-        and the probe activations."""
+    def _evaluate(self, x, y, probe=False, calibrate=False):
+        """({data_loss, accuracy, mse}: means over (x, y); MSE of probabilities vs one-hot;
+        with `calibrate`, "calibration": the means of calibration.bin_sums), and the probe
+        activations."""
         chunk = self._eval_chunk
         n = int(x.shape[0])
         if n <= EVAL_BATCH:  # one pass gives the metrics and the probe activations
-            sums, acts = chunk(x, y, probe)
-            return _named(sums / n, EVAL_METRICS), acts
+            sums, acts = chunk(x, y, probe, calibrate)
+            return _metrics(sums / n, calibrate), acts
 
         def add_chunk(start, sums):
-            s, _ = chunk(x[start : start + EVAL_BATCH], y[start : start + EVAL_BATCH], False)
-            return start + EVAL_BATCH, sums + s
+            xb, yb = x[start : start + EVAL_BATCH], y[start : start + EVAL_BATCH]
+            return start + EVAL_BATCH, sums + chunk(xb, yb, False, calibrate)[0]
 
-        _, sums = tf.while_loop(lambda start, _: start < n, add_chunk, (0, tf.zeros([3])))
+        width = 3 + (3 * self.ece_bins + 1 if calibrate else 0)
+        _, sums = tf.while_loop(lambda start, _: start < n, add_chunk, (0, tf.zeros([width])))
         acts = chunk(x[:EVAL_BATCH], y[:EVAL_BATCH], True)[1] if probe else None
-        return _named(sums / n, EVAL_METRICS), acts
+        return _metrics(sums / n, calibrate), acts
 
     def evaluate(self, split, name):
         """{data_loss, accuracy, mse} of the current weights on `split` (counted by `name`)."""
@@ -244,7 +296,7 @@ class Trainer:
         order = tf.argsort(tf.random.stateless_uniform([n], seed=tf.stack([self.seed, epoch])))
         tracked_epoch = _due(step, self.track_every, total)
 
-        def train_step(b, sums, last_step):
+        def train_step(b, sums, step_sums, last_step):
             idx = order[b * bs : tf.minimum((b + 1) * bs, n)]
             track = _and(tracked_epoch, True if nb == 1 else tf.equal(b, nb - 1))
             before = self._weights_before(track)
@@ -254,35 +306,48 @@ class Trainer:
             for reg in self._after_step:  # cross-replica: every replica's copy alike
                 reg.after_step(self.model, lr)
             sums += self.strategy.reduce("SUM", out["sums"], axis=None)
+            if self._step_valued:
+                step_sums += self.strategy.reduce("SUM", out["step_values"], axis=None)
             if self.track_every:
                 last_step = self._step_stats(track, out["kernel_grads"], before, last_step)
-            return b + 1, sums, last_step
+            return b + 1, sums, step_sums, last_step
 
-        _, sums, last_step = tf.while_loop(
+        n_step_values = sum(len(r.step_columns) for r in self._step_valued)
+        _, sums, step_sums, last_step = tf.while_loop(
             lambda b, *_: b < nb,
             train_step,
-            (tf.constant(0), tf.zeros([4]), self._zero_step_stats()),
+            (tf.constant(0), tf.zeros([4]), tf.zeros([n_step_values]), self._zero_step_stats()),
             maximum_iterations=nb,
         )
+        step_means = step_sums / float(nb * self.strategy.num_replicas_in_sync)
         # Train metrics as Keras fit reports them: means over the epoch's training batches
         # (training mode, Dropout active). Validation: a full pass in inference mode.
         train = _named(sums / n, TRAIN_METRICS)
-        val, acts = self._evaluate(self.x_val, self.y_val, probe=probe)
-        row = self._history_row(train, val, acts)
+        calibrate = bool(self.ece_bins)
+        val, acts = self._evaluate(self.x_val, self.y_val, probe=probe, calibrate=calibrate)
+        calib = val.pop("calibration", None)
+        row = self._history_row(train, val, acts, step_means)
         values = tf.stack([row[name] for name in self.columns])
         self.history.scatter_nd_update([[epoch]], [values])
         self.epoch.assign(step)
-        self._write_summaries(step, row, tracked_epoch, last_step, acts)
+        self._write_summaries(step, row, tracked_epoch, last_step, acts, calib)
         return row, values
 
-    def _write_summaries(self, step, row, tracked_epoch, last_step, acts):
-        """The summaries due at epoch `step` (1-based), written by inspection.epoch_summaries.
-        Python booleans when the cadence is 1 or 0: no graph branch at all."""
+    def _write_summaries(self, step, row, tracked_epoch, last_step, acts, calib=None):
+        """The summaries due at epoch `step` (1-based), written by inspection.epoch_summaries
+        (the validation pass's calibration by inspection.calibration). Python booleans when
+        the cadence is 1 or 0: no graph branch at all."""
         total, writers, model, active = self.cfg.epochs, self.writers, self.model, self.active
         _when(
             _due(step, self.log_every, total),
             lambda: epoch_summaries.write_epoch_scalars(writers, step, row, active),
         )
+        if calib is not None:
+            with tf.name_scope("calibration"):  # as in _eval_chunk
+                _when(
+                    _due(step, self.log_every, total),
+                    lambda: calibration.write_summaries(writers.val, step, calib, self.ece_bins),
+                )
         if self.stats_every:  # the chief writes what all tracked
             threshold = self.cfg.sparsity_threshold
             _when(
@@ -333,9 +398,10 @@ class Trainer:
 
         return _when(track, compute, lambda: previous)
 
-    def _history_row(self, train, val, acts):
+    def _history_row(self, train, val, acts, step_means):
         """One history row {column: scalar}. Penalties are those of the epoch's final weights
-        (activity penalties: on the validation pass); extra columns come from the regularizers."""
+        (activity penalties: on the validation pass); extra columns come from the regularizers:
+        their step values' means over the epoch (`step_means`), then their epoch values."""
         lr = tf.cast(self.optimizer.learning_rate, tf.float32)
         row = {f"train_{name}": train[name] for name in EVAL_METRICS}
         row.update({f"val_{name}": val[name] for name in EVAL_METRICS})
@@ -344,6 +410,8 @@ class Trainer:
             {f"penalty_{r.name}": p for r, p in zip(self._penalizers, penalties, strict=True)}
         )
         row.update(train_step_penalty=train["penalty"], learning_rate=lr)
+        step_columns = [name for r in self._step_valued for name in r.step_columns]
+        row.update(zip(step_columns, tf.unstack(step_means, num=len(step_columns)), strict=True))
         for reg in self.active:
             values = reg.epoch_values(self._context)
             row.update(zip(reg.epoch_columns, values, strict=True))
@@ -407,6 +475,15 @@ class Trainer:
         """Metrics of a finished epoch (0-based) from the history, as Python floats."""
         row = self.history[epoch_index].numpy()
         return {name: float(row[i]) for i, name in enumerate(self.columns)}
+
+
+def _metrics(means, calibrate):
+    """An evaluation's means by name; with `calibrate`, the calibration sums' means apart."""
+    if not calibrate:
+        return _named(means, EVAL_METRICS)
+    with tf.name_scope("calibration"):
+        head, calib = means[:3], means[3:]
+    return {**_named(head, EVAL_METRICS), "calibration": calib}
 
 
 def _named(vector, names):

@@ -26,6 +26,7 @@ def train(cfg):
     import data
     import models
     import regularizers
+    from inspection import posthoc
     from inspection.summaries import Writers
     from runs import rundir
     from runs.checkpoints import Checkpoints
@@ -54,8 +55,7 @@ def train(cfg):
         model = models.build(cfg, dataset, sync_bn=place.replicas > 1, active=active)
         optimizer = optim.make(cfg, steps_per_epoch, active, model)
         optimizer.build(model.trainable_variables)
-    description = regularizers.describe(active, cfg)
-    logging.info("model: %s, %d parameters; %s", cfg.model, model.count_params(), description)
+    log_model(model, active, cfg)
 
     # Everything is validated; only now does the run directory appear (locked until the end).
     run_dir, resuming = rundir.prepare(cfg, run_name, create=place.is_chief)
@@ -71,12 +71,16 @@ def train(cfg):
             is_chief=place.is_chief,
         )
         epoch = restore_or_start(ckpts, resuming, writers, cfg, run_dir)
+        if epoch == 0 and place.is_chief:  # kept for the distance from initialization
+            posthoc.save_initial(run_dir, trainer.model)
         progress = Progress(cfg.epochs, cfg.progress)
         controller = Controller(trainer, ckpts, cfg, place, progress, run_dir)
         outcome = controller.run(epoch)
         progress.close()
 
         metrics = conclude(trainer, dataset, outcome, active, place, cfg)
+        if outcome.status == "finished" and place.is_chief and "final" in metrics:
+            add_posthoc(metrics, trainer.model, dataset, cfg, run_dir, place)
         metrics.update(
             resumed_from_epoch=epoch,
             rollbacks=controller.rollbacks,
@@ -89,14 +93,7 @@ def train(cfg):
     finally:
         rundir.release(run_dir)
 
-    if outcome.status == "diverged":
-        print(
-            f"train.py: error: the loss became NaN/inf at epoch {outcome.details['diverged_epoch']}"
-            "; lower --learning_rate or pass --on_nan=rollback",
-            file=sys.stderr,
-        )
-    if outcome.status == "finished" and place.is_chief:
-        print_final_lines(metrics["final"], run_dir)
+    say_outcome(outcome, metrics, run_dir, place)
     return outcome.exit_code
 
 
@@ -123,6 +120,16 @@ def start_devices(cfg):
         from cluster import devices
 
         return devices.configure(cfg)
+
+
+def log_model(model, active, cfg):
+    import regularizers
+
+    description = regularizers.describe(active, cfg)
+    logging.info("model: %s, %d parameters; %s", cfg.model, model.count_params(), description)
+    for reg in active:
+        if reg.passes_per_step != 1:  # SAM: its cost, said up front
+            logging.info("%s: %d forward-backward passes per step", reg.title, reg.passes_per_step)
 
 
 def log_dataset(dataset):
@@ -171,6 +178,18 @@ def conclude(trainer, dataset, outcome, active, place, cfg):
     }
 
 
+def add_posthoc(metrics, model, dataset, cfg, run_dir, place):
+    """Calibration and generalization measures of the final weights (docs/measures.md). The
+    sharpness search perturbs the weights in place: one worker alone may do that."""
+    from inspection import posthoc
+
+    final, sections = posthoc.results(
+        model, dataset, cfg, run_dir, sharpness=place.num_workers == 1
+    )
+    metrics["final"].update(final)
+    metrics.update(sections)
+
+
 def save_results(run_dir, metrics, trainer, dataset, active, writers, cfg):
     """The exported model first, then metrics.json, which marks the run finished: a run that
     could not export (a full disk) is resumed and exports on the rerun."""
@@ -195,6 +214,18 @@ def final_test_metrics(trainer, dataset, row, *, restored):
         m = trainer.epoch_metrics(row)
         return {"data_loss": m["val_data_loss"], "accuracy": m["val_accuracy"], "mse": m["val_mse"]}
     return trainer.evaluate(dataset.test, "test")
+
+
+def say_outcome(outcome, metrics, run_dir, place):
+    """A diverged run's one error line, or a finished run's final lines (on the chief)."""
+    if outcome.status == "diverged":
+        print(
+            f"train.py: error: the loss became NaN/inf at epoch {outcome.details['diverged_epoch']}"
+            "; lower --learning_rate or pass --on_nan=rollback",
+            file=sys.stderr,
+        )
+    if outcome.status == "finished" and place.is_chief:
+        print_final_lines(metrics["final"], run_dir)
 
 
 def print_final_lines(f, run_dir):
