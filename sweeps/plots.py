@@ -191,8 +191,9 @@ def curves(variants, by_variant, key, path, baseline=None):
         ax.set_xlabel("epoch")
         ax.set_ylabel(key + note)
         ax.set_title(
-            f"{key}: mean over seeds while all run (band: ±1 std), then each run faint to its "
-            "last epoch (x)"
+            f"{key}: mean over seeds while all run (band: ±1 std),\n"
+            "then each run faint to its last epoch (x)",
+            fontsize="medium",
         )
         ax.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.01, 0.5))
         fig.tight_layout()
