@@ -29,9 +29,10 @@ def _paths(path):
     out = {}
     with open(path) as f:
         for r in csv.DictReader(f):
-            if not r["diff_mean"] or "=" not in r["label"]:
+            last = r["label"].rsplit(", ", 1)[-1]
+            if not r["diff_mean"] or "=" not in last:
                 continue  # the baseline, and variants without a grid
-            flag, value = r["label"].rsplit(", ", 1)[-1].split("=", 1)
+            flag, value = last.split("=", 1)
             if flag in GRIDS:
                 out.setdefault(flag, []).append((float(value), r))
     return {k: sorted(v, key=lambda p: p[0]) for k, v in out.items()}

@@ -21,5 +21,6 @@ extra=()
 .venv/bin/python report.py --sweep_dir="$out" --baseline=model1 --metric=test_accuracy
 if [ -n "$docs" ]; then
   rm -rf "$docs"
+  mkdir -p "$(dirname "$docs")"
   cp -r "$out/report/test_accuracy" "$docs"
 fi
