@@ -26,7 +26,12 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>
   fail nvidia-smi "no NVIDIA driver answers here (nvidia-smi is missing or failed): run on a GPU node"
 $py -c "import tensorflow as tf; g = tf.config.list_physical_devices('GPU'); print('TF', tf.__version__, 'sees', len(g), 'GPU(s)'); assert g" ||
   fail tensorflow "TensorFlow sees no GPU"
-all=$($py -c "import regularizers; print(','.join(regularizers.REGISTRY))" 2>/dev/null)
+# Every registered regularizer: the tabular ones on the MLP, the image-only ones on the CNN.
+regs() {  # image_only: True or False
+  $py -c "import regularizers as r; print(','.join(n for n, c in r.REGISTRY.items() if c.image_only == $1))" 2>/dev/null
+}
+all=$(regs False)
+images=$(regs True)
 check() {  # name, train.py flags...
   local name=$1
   shift
@@ -45,6 +50,7 @@ check fp16 --device=gpu --mixed_precision=fp16 --reg=dropout --epochs=100
 check xla --device=gpu --xla --reg=l2,batchnorm --epochs=100
 check all_regs --device=gpu --reg="$all" --all_layers --hidden=64,32 --epochs=50
 check cnn --device=gpu --dataset=digits --model=cnn --reg=batchnorm,dropout --all_layers --epochs=20
+check image_regs --device=gpu --dataset=digits --model=cnn --reg="$images" --epochs=20
 # Preemption on the GPU: SIGTERM after the first checkpoint, then the same command resumes.
 $py train.py --device=gpu --logdir="$out" --run_name=resume --epochs=3000 --checkpoint_every=100 \
   --log_every=0 --progress=lines >"$out/resume.log" 2>&1 &

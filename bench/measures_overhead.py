@@ -30,7 +30,7 @@ TARGET = 1.05
 
 @contextlib.contextmanager
 def without_additions():
-    """The run as it was before calibration and measures: every addition a no-op."""
+    """The run without calibration and measures: every addition a no-op."""
     init, add, save = loop.Trainer.__init__, train.add_posthoc, posthoc.save_initial
 
     def plain_init(self, *args, **kwargs):

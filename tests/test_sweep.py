@@ -204,7 +204,7 @@ def test_grids_bound_to_one_config_make_one_study(tmp_path):
             drop: {"dropout_rate": ["0.2", "0.5"]},
         },
     }
-    # Crossed with every config, --dropout_rate would do nothing in l2.cfg: refused, as before.
+    # Crossed with every config, --dropout_rate would do nothing in l2.cfg: refused.
     with pytest.raises(UserError, match="dropout_rate"):
         sweep_plan.plan(
             [l2, drop], 1, tmp_path / "runs", [], targs.parse_grid(["dropout_rate=0.2"], [])
@@ -669,7 +669,7 @@ def test_a_run_whose_metrics_json_is_unreadable_says_so(tmp_path):
     o = status.outcome(tmp_path, "r_s0")
     assert o.status == "unreadable" and o.metrics is None
     assert o.error.startswith("runs/r_s0/metrics.json is unreadable (")
-    (run / "metrics.json").unlink()  # never written: missing, as before
+    (run / "metrics.json").unlink()  # never written: missing
     assert status.outcome(tmp_path, "r_s0").status == "missing"
 
 

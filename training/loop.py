@@ -229,7 +229,7 @@ class Trainer:
         sq = tf.reduce_sum(tf.reduce_mean(tf.square(tf.nn.softmax(logits) - yb), -1))
         sums = tf.stack([ce, hit, sq])
         # In a name scope, so that every other op keeps its name: Grappler's rewrites (the order
-        # of an add_n's inputs) follow names, and renamed ops changed a last bit elsewhere.
+        # of an add_n's inputs) follow names, and a renamed op can change a last bit elsewhere.
         if calibrate:
             with tf.name_scope("calibration"):
                 sums = tf.concat([sums, calibration.bin_sums(logits, yb, self.ece_bins)], 0)
