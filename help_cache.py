@@ -17,7 +17,7 @@ from runs import rundir
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 # The files whose code defines train.py's flags and their help.
-SOURCES = ("options.py", "help_cache.py", "regularizers/*.py")
+SOURCES = ("options.py", "flagdef.py", "*/flags.py", "help_cache.py", "regularizers/*.py")
 
 
 def _key(program):

@@ -9,7 +9,6 @@ from tensorboard.plugins.hparams import api as hp
 
 import framework_internals
 import options
-import regularizers
 
 # The final metrics listed as HParams columns (written to the run root at the end).
 HPARAM_METRICS = (
@@ -20,28 +19,6 @@ HPARAM_METRICS = (
     "final/test_ece",
     "final/train_accuracy",
     "final/generalization_gap",
-)
-
-HPARAMS = (
-    "dataset",
-    "model",
-    "reg",
-    "all_layers",
-    "layers",
-    "regularizer",
-    "optimizer",
-    "learning_rate",
-    "batch_size",
-    "epochs",
-    "seed",
-    "hidden",
-    "mixed_precision",
-    "validate_on",
-    "val_fraction",
-    "train_size",
-    "label_noise",
-    "lr_schedule",
-    "early_stopping_patience",
 )
 
 
@@ -153,10 +130,10 @@ def _hparam_value(value):
 
 
 def hparam_names(idle):
-    """The HParams of a run: HPARAMS and the regularizers' strengths, less the flags `idle` in
-    it (options.idle_flags: --activity_l1 without that regularizer, ...)."""
-    names = HPARAMS + tuple(p.name for _, p in regularizers.all_params())
-    return [n for n in names if n not in idle]
+    """The HParams of a run: the flags whose records say hparam=True (the regularizers'
+    strengths too), less the flags `idle` in it (options.idle_flags: --activity_l1 without that
+    regularizer, ...)."""
+    return [n for n in options.hparam_names() if n not in idle]
 
 
 def write_run_info(writers, cfg, trial_id=None):

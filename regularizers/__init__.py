@@ -39,7 +39,7 @@ __all__ = [
     "resolve",
 ]
 
-_NOT_PLUGINS = {"base", "beta", "penalties", "step_seeds"}
+_NOT_PLUGINS = {"base", "beta", "flags", "penalties", "step_seeds"}
 MAX_LAYER_INDEX = 9999
 for _info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
     if _info.name not in _NOT_PLUGINS:

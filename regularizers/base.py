@@ -233,6 +233,9 @@ class Regularizer:
     # finalize() replaces the weights the run ends with (EMA): early stopping's restored best
     # weights would be overwritten, so the two are refused together.
     finalizes_weights: ClassVar[bool] = False
+    # optimizer_options() gives the optimizer its decoupled weight decay (what
+    # --optimizer=adamw needs).
+    decoupled_weight_decay: ClassVar[bool] = False
     # Only for image inputs [n, h, w, c] (augmentation, cutout, cutmix): refused on tabular data.
     image_only: ClassVar[bool] = False
     # Why it cannot run under --xla, or "" (augment: its image ops have no XLA kernel).

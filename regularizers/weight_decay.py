@@ -47,6 +47,7 @@ class WeightDecay(Regularizer):
         ),
     )
     strength_param = "weight_decay"
+    decoupled_weight_decay = True
     epoch_columns = ("weight_decay/sq_norm",)
 
     def optimizer_options(self):

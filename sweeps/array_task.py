@@ -38,7 +38,7 @@ def run_task(tasks_file, index):
     plan = rundir.read_json(tasks_file)
     out, specs = plan["out"], plan["tasks"][index]
     received = []  # stop signals: no run starts after one
-    train = worker.start(received.append)
+    worker.start(received.append)
     job = os.environ.get("SLURM_ARRAY_JOB_ID")
     first_error = 0
     for spec in specs:
@@ -51,7 +51,7 @@ def run_task(tasks_file, index):
             print(f"{name}: {done} already, skipped", flush=True)
             continue
         print(f"{name}: training (log {spec['log']})", flush=True)
-        code = worker.serve(train, spec)
+        code = worker.serve(spec)
         log = os.path.relpath(spec["log"], out)
         status.record(out, name, executor="slurm", job=job, task=index, exit=code, log=log)
         print(f"{name}: exited with {code}", flush=True)

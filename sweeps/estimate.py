@@ -14,7 +14,6 @@ import os
 import statistics
 import types
 
-import models
 from runs import rundir
 
 RUN_S = 1.0
@@ -32,6 +31,8 @@ class Estimate:
 
 
 def _modeled(run, dataset):
+    import models  # imports TensorFlow: not before sweep.py has its signal handlers
+
     ident = run.identity
     train, val = len(dataset.train), len(dataset.val)
     steps = -(-train // min(ident["batch_size"], train))

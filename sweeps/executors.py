@@ -154,72 +154,12 @@ def run_local(runs, workers, logs_dir, on_result=None):
     trained are reported with code None too. Re-running the sweep picks them all up. An error
     of on_result's (a full disk) stops the handing out too, and is raised once the workers end.
     """
-    dispatcher = Dispatcher(runs)
-    failed = []  # an error of the sweep's own (its status file on a full disk): raised below
-
-    def record(name, code, note=None):
-        if on_result is None or failed:
-            return
-        try:
-            on_result(name, code, note)
-        except Exception as e:  # noqa: BLE001 (raised again in the main thread)
-            failed.append(e)
-            dispatcher.stop()  # nothing more is handed out; the runs in progress end as they do
-
-    codes = {}
-    busy = set()  # workers training a run now: the ones a stop signal is passed on to
-    received = []
-
-    def work(index, proc):
-        if not proc.stdout.readline():  # it says when it can take runs (TensorFlow imported)
-            if not dispatcher.stopped:
-                logging.warning("worker %d exited with %s before taking a run", index, proc.wait())
-            return
-        run = None
-        while (run := dispatcher.next(run)) is not None:
-            log = os.path.join(logs_dir, f"{run.name}.log")
-            spec = {"name": run.name, "args": list(run.args), "log": log}
-            busy.add(proc)
-            try:
-                proc.stdin.write(json.dumps(spec) + "\n")
-                proc.stdin.flush()
-                line = proc.stdout.readline()
-            except (BrokenPipeError, OSError):
-                line = ""
-            finally:
-                busy.discard(proc)
-            if not line:  # the worker died during this run (or was ended by a stop)
-                proc.wait()
-                if dispatcher.stopped:
-                    note = "not started: the sweep was stopped"
-                else:
-                    note = f"its worker process exited with {proc.returncode} before this run ended"
-                    logging.warning("%s: %s; the other workers go on", run.name, note)
-                codes[run.name] = None
-                record(run.name, None, note)
-                return
-            code = json.loads(line)["exit"]
-            codes[run.name] = code
-            record(run.name, code)
-        with contextlib.suppress(OSError):
-            proc.stdin.close()  # nothing left for it: the worker exits
-        proc.wait()
-
-    def stop(signum, frame):
-        received.append(signal.Signals(signum).name)
-        dispatcher.stop()
-        for proc in workers.procs:
-            with contextlib.suppress(OSError):
-                if proc in busy:  # its run checkpoints at the next boundary and ends (exit 75)
-                    proc.send_signal(signum)
-                elif proc.poll() is None:  # idle, or still importing: nothing to lose
-                    proc.kill()
-
+    local = _LocalRuns(runs, workers, logs_dir, on_result)
     threads = [
-        threading.Thread(target=work, args=(i, proc), daemon=True)
+        threading.Thread(target=local.work, args=(i, proc), daemon=True)
         for i, proc in enumerate(workers.procs[: len(runs)])
     ]
-    previous = preemption.install(stop)
+    previous = preemption.install(local.stop)
     try:
         for t in threads:
             t.start()
@@ -228,14 +168,86 @@ def run_local(runs, workers, logs_dir, on_result=None):
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+    dispatcher, received = local.dispatcher, local.received
     started = len(runs) - len(dispatcher.remaining())
     why = f"the sweep was stopped ({received[0]})" if received else "every worker had exited"
     for run in dispatcher.remaining():
-        codes[run.name] = None
-        record(run.name, None, f"not started: {why}")  # a no-op once on_result has failed
-    if failed:
-        raise failed[0]
-    return codes, started, (received[0] if received else None)
+        local.codes[run.name] = None
+        local.record(run.name, None, f"not started: {why}")  # a no-op once on_result has failed
+    if local.failed:
+        raise local.failed[0]
+    return local.codes, started, (received[0] if received else None)
+
+
+class _LocalRuns:
+    """The state run_local's worker threads and its signal handler share."""
+
+    def __init__(self, runs, workers, logs_dir, on_result):
+        self.dispatcher = Dispatcher(runs)
+        self.workers, self.logs_dir, self.on_result = workers, logs_dir, on_result
+        self.failed = []  # an error of the sweep's own (its status file on a full disk)
+        self.codes = {}
+        self.busy = set()  # workers training a run now: the ones a stop signal is passed on to
+        self.received = []  # names of the stop signals
+
+    def record(self, name, code, note=None):
+        if self.on_result is None or self.failed:
+            return
+        try:
+            self.on_result(name, code, note)
+        except Exception as e:  # noqa: BLE001 (raised again in the main thread)
+            self.failed.append(e)
+            self.dispatcher.stop()  # nothing more is handed out; the runs in progress end
+
+    def work(self, index, proc):
+        """Hands worker `proc` its runs until none is left (a thread per worker)."""
+        if not proc.stdout.readline():  # it says when it can take runs (TensorFlow imported)
+            if not self.dispatcher.stopped:
+                logging.warning("worker %d exited with %s before taking a run", index, proc.wait())
+            return
+        run = None
+        while (run := self.dispatcher.next(run)) is not None:
+            line = self._hand(proc, run)
+            if not line:  # the worker died during this run (or was ended by a stop)
+                proc.wait()
+                if self.dispatcher.stopped:
+                    note = "not started: the sweep was stopped"
+                else:
+                    note = f"its worker process exited with {proc.returncode} before this run ended"
+                    logging.warning("%s: %s; the other workers go on", run.name, note)
+                self.codes[run.name] = None
+                self.record(run.name, None, note)
+                return
+            code = json.loads(line)["exit"]
+            self.codes[run.name] = code
+            self.record(run.name, code)
+        with contextlib.suppress(OSError):
+            proc.stdin.close()  # nothing left for it: the worker exits
+        proc.wait()
+
+    def _hand(self, proc, run):
+        """Gives the worker one run; returns its answer line ('' when the worker died)."""
+        log = os.path.join(self.logs_dir, f"{run.name}.log")
+        spec = {"name": run.name, "args": list(run.args), "log": log}
+        self.busy.add(proc)
+        try:
+            proc.stdin.write(json.dumps(spec) + "\n")
+            proc.stdin.flush()
+            return proc.stdout.readline()
+        except (BrokenPipeError, OSError):
+            return ""
+        finally:
+            self.busy.discard(proc)
+
+    def stop(self, signum, frame):
+        self.received.append(signal.Signals(signum).name)
+        self.dispatcher.stop()
+        for proc in self.workers.procs:
+            with contextlib.suppress(OSError):
+                if proc in self.busy:  # its run checkpoints at the next boundary, ends (exit 75)
+                    proc.send_signal(signum)
+                elif proc.poll() is None:  # idle, or still importing: nothing to lose
+                    proc.kill()
 
 
 TASK_S = 300  # what an array task aims at: minutes of runs per start-up (PROCESS_S, ~4-10 s)

@@ -100,12 +100,39 @@ def plan(config_patterns, seeds, runs_dir, extra_args=(), grid=()):
     if not 1 <= seeds <= MAX_SEEDS:
         raise UserError(f"--seeds must be between 1 and {MAX_SEEDS}")
     paths = expand_configs(config_patterns)
-    file_flags = {path: check_flagfile(path) for path in paths}
-    defaults, order = targs.defaults()
     probe = targs.fresh()
     extra_names = {targs.flag_name(a, probe) for a in extra_args}
     grid_names = {a.flag for a in grid}
-    axes = axes_by_config(grid, paths)
+    planned = _planned_variants(paths, extra_args, axes_by_config(grid, paths), extra_names)
+    texts = _Labels(planned, extra_names | grid_names, grid_names).texts()
+    variants = [
+        Variant(
+            name=p["name"],
+            label=text,
+            flagfile=p["path"],
+            grid=p["point"],
+            identity=p["ident"],
+            config_hash=targs.identity_hash(p["ident"]),
+            given=frozenset(p["given"]),
+            idle=p["idle"],
+        )
+        for p, text in zip(planned, texts, strict=True)
+    ]
+    same = {}
+    for v in variants:  # e.g. --grid=l2=0.01,1e-2, or two configs with the same flags
+        if v.config_hash in same:
+            raise UserError(
+                f"variants {same[v.config_hash].name} and {v.name} train the same flags "
+                f"(identity {v.config_hash}): drop one of them"
+            )
+        same[v.config_hash] = v
+    return variants, _runs(variants, planned, seeds, os.path.abspath(runs_dir))
+
+
+def _planned_variants(paths, extra_args, axes, extra_names):
+    """Each config x its grid points (`axes`: axes_by_config): its name, arguments, identity,
+    given and idle flags, and its '# label:' line unless the sweep overrides what it describes."""
+    file_flags = {path: check_flagfile(path) for path in paths}
     planned = []
     for path in paths:
         stem = _slug(os.path.splitext(os.path.basename(path))[0])
@@ -121,9 +148,6 @@ def plan(config_patterns, seeds, runs_dir, extra_args=(), grid=()):
                 *[f"--{flag}={v}" for flag, v in point],
             ]
             cfg, fv = targs.parse(args, f"variant {name} ({path}, its grid values, --train_flag)")
-            given = {f for f in fv if fv[f].present}
-            ident = targs.identity(cfg)
-            idle = options.idle_flags(cfg.values)
             # The label line may describe a value the sweep overrides ("L1 0.01", or "first
             # layer" under --train_flag=--all_layers): a generated label says it instead.
             placement = overrides & set(options.GROUPS["regularizers"])
@@ -134,86 +158,82 @@ def plan(config_patterns, seeds, runs_dir, extra_args=(), grid=()):
                     path=path,
                     point=point,
                     args=args,
-                    ident=ident,
-                    given=given,
-                    idle=idle,
+                    ident=targs.identity(cfg),
+                    given={f for f in fv if fv[f].present},
+                    idle=options.idle_flags(cfg.values),
                     file_label=file_label,
                 )
             )
-    # Settings every variant has (e.g. the tutorial configs' --validate_on=test) are protocol:
-    # labels give the flags that vary, and a grid flag only with more than one value.
-    varying = [n for n in order if len({repr(p["ident"].get(n)) for p in planned}) > 1]
-    same_everywhere = set(order) - set(varying)
+    return planned
 
-    def values_of(p, names):  # its settings of these varying flags, where they do something
+
+class _Labels:
+    """The variants' labels. Settings every variant has (e.g. the tutorial configs'
+    --validate_on=test) are protocol: labels give the flags that vary, and a grid flag only with
+    more than one value."""
+
+    def __init__(self, planned, overrides, grid_names):
+        defaults, order = targs.defaults()
+        self.planned, self.grid_names = planned, grid_names
+        self.varying = [n for n in order if len({repr(p["ident"].get(n)) for p in planned}) > 1]
+        same_everywhere = set(order) - set(self.varying)
+        # Its own settings (given, or not train.py's default) of the flags that vary; with
+        # none, its values of those flags.
+        self.owns = [
+            labels.settings(p["ident"], defaults, order, p["given"], overrides | same_everywhere)
+            or self.values_of(p, self.varying)
+            for p in planned
+        ]
+        # A config's '# label:' says what it is, not which settings tell it from a generated
+        # label beside it ("model1: none" next to "validate_on=val"): it gets its own varying
+        # settings and its values of the flags the generated labels name, so a difference
+        # reads on both sides.
+        self.named = set().union(
+            *[self.shown(p, own) for p, own in self._pairs() if not p["file_label"]]
+        )
+
+    def _pairs(self):
+        return zip(self.planned, self.owns, strict=True)
+
+    def values_of(self, p, names):
+        """Its settings of these varying flags, where they do something."""
         return [
             labels.setting(n, p["ident"][n])
-            for n in varying
-            if n in names and n in p["ident"] and n not in p["idle"] and n not in grid_names
+            for n in self.varying
+            if n in names and n in p["ident"] and n not in p["idle"] and n not in self.grid_names
         ]
 
-    def shown(p, settings):  # the varying flags these settings of p give
+    def shown(self, p, settings):
+        """The varying flags these settings of p give."""
         return {
-            n for n in varying if n in p["ident"] and labels.setting(n, p["ident"][n]) in settings
+            n
+            for n in self.varying
+            if n in p["ident"] and labels.setting(n, p["ident"][n]) in settings
         }
 
-    # Its own settings (given, or not train.py's default) of the flags that vary; with none, its
-    # values of those flags.
-    owns = [
-        labels.settings(
-            p["ident"], defaults, order, p["given"], extra_names | grid_names | same_everywhere
-        )
-        or values_of(p, varying)
-        for p in planned
-    ]
-    # A config's '# label:' says what it is, not which settings tell it from a generated label
-    # beside it ("model1: none" next to "validate_on=val"): it gets its own varying settings and
-    # its values of the flags the generated labels name, so a difference reads on both sides.
-    named = set().union(
-        *[shown(p, own) for p, own in zip(planned, owns, strict=True) if not p["file_label"]]
-    )
-
-    def label_of(p, own, spelled_out):
-        grid_items = [labels.setting(f, p["ident"][f]) for f, _ in p["point"] if f in varying]
+    def label_of(self, p, own, spelled_out):
+        grid_items = [labels.setting(f, p["ident"][f]) for f, _ in p["point"] if f in self.varying]
         if p["file_label"] and spelled_out:
-            grid_items = values_of(p, shown(p, own) | named) + grid_items
+            grid_items = self.values_of(p, self.shown(p, own) | self.named) + grid_items
         return labels.label(p["file_label"], own, grid_items, p["name"])
 
-    mixed = any(not p["file_label"] for p in planned)
-    texts = [label_of(p, own, mixed) for p, own in zip(planned, owns, strict=True)]
-    same_text = {t for t in texts if texts.count(t) > 1}  # '# label:' lines that say the same
-    texts = [
-        label_of(p, own, True) if t in same_text else t
-        for p, own, t in zip(planned, owns, texts, strict=True)
-    ]
-    # Still the same (a '# label:' line that spells another's settings): the config's name.
-    texts = [
-        f"{t} ({p['name']})" if texts.count(t) > 1 else t
-        for p, t in zip(planned, texts, strict=True)
-    ]
-    variants = []
-    for p, text in zip(planned, texts, strict=True):
-        variants.append(
-            Variant(
-                name=p["name"],
-                label=text,
-                flagfile=p["path"],
-                grid=p["point"],
-                identity=p["ident"],
-                config_hash=targs.identity_hash(p["ident"]),
-                given=frozenset(p["given"]),
-                idle=p["idle"],
-            )
-        )
-    same = {}
-    for v in variants:  # e.g. --grid=l2=0.01,1e-2, or two configs with the same flags
-        if v.config_hash in same:
-            raise UserError(
-                f"variants {same[v.config_hash].name} and {v.name} train the same flags "
-                f"(identity {v.config_hash}): drop one of them"
-            )
-        same[v.config_hash] = v
-    runs_dir = os.path.abspath(runs_dir)
+    def texts(self):
+        mixed = any(not p["file_label"] for p in self.planned)
+        texts = [self.label_of(p, own, mixed) for p, own in self._pairs()]
+        same_text = {t for t in texts if texts.count(t) > 1}  # '# label:' lines that say the same
+        texts = [
+            self.label_of(p, own, True) if t in same_text else t
+            for (p, own), t in zip(self._pairs(), texts, strict=True)
+        ]
+        # Still the same (a '# label:' line that spells another's settings): the config's name.
+        return [
+            f"{t} ({p['name']})" if texts.count(t) > 1 else t
+            for p, t in zip(self.planned, texts, strict=True)
+        ]
+
+
+def _runs(variants, planned, seeds, runs_dir):
+    """Every variant x seed, each run's whole command line parsed as train.py would."""
     runs = []
     for variant, p in zip(variants, planned, strict=True):
         for seed in range(seeds):
@@ -228,7 +248,7 @@ def plan(config_patterns, seeds, runs_dir, extra_args=(), grid=()):
             )
             run_cfg, _ = targs.parse(args, f"run {run_name}")
             runs.append(Run(variant, seed, run_name, args, run_cfg.trained_identity()))
-    return variants, runs
+    return runs
 
 
 def settings_summary(variants):

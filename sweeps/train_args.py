@@ -9,15 +9,9 @@ from absl import flags
 import options
 from errors import UserError, not_utf8_text
 
-# The sweep sets these on every run; a config, --train_flag or --grid may not (why, to say so).
-OWNED = {
-    "seed": "seeds come from --seeds",
-    "logdir": "runs go to <--out>/runs",
-    "run_name": "the sweep names every run",
-    "flagfile": "configs come from --configs",
-    "progress": "sweep logs use --progress=lines",
-    "hparams_experiment": "the sweep writes one for all its runs (<out>/tensorboard)",
-}
+# The sweep sets these on every run (their records' sweep_sets, and train.py's --flagfile); a
+# config, --train_flag or --grid may not (why, to say so).
+OWNED = {**options.SWEEP_SETS, "flagfile": "configs come from --configs"}
 
 
 def fresh():

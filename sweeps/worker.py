@@ -21,9 +21,7 @@ from absl import flags, logging
 
 from cluster import preemption
 from errors import is_disk_full
-from runs.exit_codes import EXIT_ERROR, EXIT_IO, EXIT_PREEMPTED
-
-FLAGS = flags.FLAGS
+from runs.exit_codes import EXIT_ERROR, EXIT_IO, EXIT_PREEMPTED, EXIT_USAGE
 
 
 @contextlib.contextmanager
@@ -69,51 +67,70 @@ def _say(line):
         print(line, file=sys.stderr, flush=True)
 
 
-def run_one(train, spec):
+def parse(args):
+    """The RunConfig of one run's train.py arguments, parsed into a FlagValues of its own (no
+    state of an earlier run is left in it). Raises flags.Error or errors.UserError."""
+    import options
+
+    fv = flags.FlagValues()
+    options.define_flags(fv)
+    fv(["train.py", *args])
+    return options.config_from_flags(fv)
+
+
+def run_one(spec):
+    """Trains the run `spec` describes, as `python train.py ARGS` would; returns its exit code."""
     import cli
+    from training.run import train
 
     with output_to(spec["log"]):
-        FLAGS.unparse_flags()
-        code = None
         try:
-            FLAGS(["train.py", *spec["args"]])
-            logging.set_verbosity(logging.INFO)  # parsing reset it to absl's default
+            cfg = parse(spec["args"])
         except flags.Error as e:
             _say(f"train.py: error: {e}")
-            code = 2
-        if code is None:
-            try:
-                code = train.main()
-            except Stopped as e:  # nothing is half-written: files are written atomically
-                _say(f"train.py: {e} received outside training; rerun the sweep")
-                code = EXIT_PREEMPTED
-            except Exception as e:  # a bug in one run must not take the other runs down
-                known = cli.known_error(e)  # as train.py says it: one line and its exit code
-                if known is None:
-                    import traceback
+            return EXIT_USAGE
+        except Exception as e:
+            known = cli.known_error(e)
+            if known is None:
+                raise
+            _say(f"train.py: error: {known[0]}")
+            return known[1]
+        try:
+            return train(cfg)
+        except Stopped as e:  # nothing is half-written: files are written atomically
+            _say(f"train.py: {e} received outside training; rerun the sweep")
+            return EXIT_PREEMPTED
+        except Exception as e:  # a bug in one run must not take the other runs down
+            known = cli.known_error(e)  # as train.py says it: one line and its exit code
+            if known is None:
+                import traceback
 
-                    traceback.print_exc()
-                    code = EXIT_ERROR
-                else:
-                    message, code = known
-                    _say(f"train.py: error: {message}")
-            finally:  # a run that raised must not keep its directory locked for the next ones
-                from runs import rundir
+                traceback.print_exc()
+                return EXIT_ERROR
+            _say(f"train.py: error: {known[0]}")
+            return known[1]
+        finally:  # a run that raised must not keep its directory locked for the next ones
+            from runs import rundir
 
-                rundir.release_all()
-    return code
+            rundir.release_all()
 
 
 def start(on_signal=None):
-    """Imports train.py with the compiled loop reused across runs, and takes the stop signals:
-    outside training they end a run being set up (Stopped); `on_signal(name)`, if given, is told
-    of every one. Returns the train module."""
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    import train
+    """Loads the library (TensorFlow once) with the compiled loop reused across runs, and takes
+    the stop signals: outside training they end a run being set up (Stopped); `on_signal(name)`,
+    if given, is told of every one."""
+    from cluster.tf_runtime import never_plots
+
+    never_plots()  # as train.py: Keras loads without matplotlib
     from training import reuse
+    from training.run import train  # noqa: F401  (TensorFlow and the library, loaded once)
 
     reuse.enable()  # the seeds of a variant share one compiled loop
     # What `python train.py` logs (app.run sets this up): each run's log shows its progress.
+    # Each run's flags live in a FlagValues of its own; the global one holds only absl's own
+    # (logging) flags, at their defaults.
+    flags.FLAGS.mark_as_parsed()
+    logging.set_verbosity(logging.INFO)
     logging.use_absl_handler()
 
     def handler(signum, frame):
@@ -122,14 +139,13 @@ def start(on_signal=None):
         _stop_outside_training(signum, frame)
 
     preemption.install(handler)
-    return train
 
 
-def serve(train, spec):
+def serve(spec):
     """Trains the run `spec` ({"name", "args", "log"}); returns its exit code."""
     _in_run[0] = True
     try:
-        return run_one(train, spec)
+        return run_one(spec)
     except Stopped:  # a second signal, while the run was ending
         return EXIT_PREEMPTED
     except OSError as e:  # its log could not be opened (a full disk): the run did not run
@@ -141,12 +157,12 @@ def serve(train, spec):
 def main(logs_dir):
     """Serves runs from stdin until it closes. `logs_dir` names the sweep in `ps` listings."""
     del logs_dir
-    train = start()
+    start()
     try:
         print(json.dumps({"ready": True}), flush=True)  # runs may come: signals are ours now
         for line in sys.stdin:
             spec = json.loads(line)
-            code = serve(train, spec)
+            code = serve(spec)
             print(json.dumps({"name": spec["name"], "exit": code}), flush=True)
     except BrokenPipeError:  # the sweep is gone: its rerun picks this run up
         os._exit(1)

@@ -466,7 +466,7 @@ class Trainer:
         it) is assigned into this trainer's variables, which the compiled loop reads."""
         for mine, theirs in zip(self.state_variables(), fresh.state_variables(), strict=True):
             mine.assign(theirs)
-        self.cfg = fresh.cfg  # equal but for flags the graph does not read (reuse.PER_RUN)
+        self.cfg = fresh.cfg  # equal but for flags the graph does not read (options.PER_RUN)
         self.evaluations = {}
         return self
 

@@ -3,9 +3,11 @@
 Tracing and optimizing the loop's graph costs about as much as the tutorial's 350 epochs, and a
 sweep worker trains the seeds of a variant one after another. The graph holds no value of a run:
 its data, seed and every piece of state are variables. So a run whose flags differ from the
-previous run's only in PER_RUN builds its model, optimizer and loop state exactly as a
-standalone `train.py` does, then assigns them into the previous run's Trainer and trains with its
-compiled loop: the same graph on the same values, hence the same numbers (tested bitwise in
+previous run's only in options.PER_RUN (flags the graph does not read, whose records say
+per_run=True: the seed is a variable, the rest is outside the loop) builds its model, optimizer
+and loop state exactly as a standalone `train.py` does, then assigns them into the previous
+run's Trainer and trains with its compiled loop: the same graph on the same values, hence the
+same numbers (tested bitwise in
 tests/test_sweep.py; the pieces in tests/test_reuse.py).
 
 Off unless enable() was called (sweeps/worker.py does): a standalone run has nothing to reuse.
@@ -16,17 +18,6 @@ import json
 from absl import logging
 
 import framework_internals
-
-# Flags the compiled graph does not read: the seed is a variable, the rest is outside the loop.
-PER_RUN = (
-    "seed",
-    "run_name",
-    "logdir",
-    "progress",
-    "checkpoint_every",
-    "keep_checkpoints",
-    "hparams_experiment",
-)
 
 _enabled = False
 _last = None  # (structure key, Trainer) of the previous run
@@ -54,7 +45,10 @@ def set_random_seed(seed):
 
 def structure(cfg):
     """What must be equal for two runs to share a compiled loop: every flag but PER_RUN."""
-    return json.dumps({k: v for k, v in cfg.values.items() if k not in PER_RUN}, sort_keys=True)
+    import options
+
+    per_run = options.PER_RUN
+    return json.dumps({k: v for k, v in cfg.values.items() if k not in per_run}, sort_keys=True)
 
 
 def begin(cfg):
