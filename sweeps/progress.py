@@ -17,14 +17,15 @@ class Progress:
         self.est = est
         self.stream = stream or sys.stderr
         self.ended = []  # run names, in the order they ended
+        self.ended_at = []  # and when (time.time())
         self.failed = 0
-        self.start = time.time()
         self.lock = threading.Lock()
 
     def _left(self):
-        """Seconds left: the time so far, scaled by the estimated work left over the work done
-        (by the run count where no estimate is known)."""
-        elapsed = time.time() - self.start
+        """Seconds left: the wall time since the first run ended, scaled by the estimated work
+        left over the work done since (by the run count where no estimate is known). The first
+        run's time is left out: it carries the workers' start-up (TensorFlow's import, the
+        first trace), which the later runs of a worker do not pay."""
         left = [n for n in self.runs if n not in set(self.ended)]
         if not left:
             return 0.0
@@ -33,8 +34,10 @@ class Progress:
             secs = [self.est.seconds.get(n) for n in names] if self.est else [None]
             return sum(secs) if None not in secs else len(names)
 
-        done = work(self.ended)
-        return elapsed * work(left) / done if done else None
+        done = work(self.ended[1:])
+        if not done:  # one run ended: nothing measured past the start-up yet
+            return None
+        return (self.ended_at[-1] - self.ended_at[0]) * work(left) / done
 
     def line(self, name, code, note=None):
         """The line for run `name`, which just ended with exit `code`."""
@@ -42,6 +45,7 @@ class Progress:
         run = self.runs[name]
         with self.lock:
             self.ended.append(name)
+            self.ended_at.append(time.time())
             self.failed += o.status != "finished"
             n, total, left = len(self.ended), len(self.runs), self._left()
         fails = f" ({self.failed} not finished)" if self.failed else ""

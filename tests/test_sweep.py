@@ -784,3 +784,20 @@ def test_curves_draw_no_mean_past_the_first_stop(early_stopped):
     assert all(r["stopped_epoch"] and r["best_epoch"] == r["measured_epoch"] for r in runs)
     assert (rep / "paired_test_accuracy.png").exists()
     assert not (rep / "curves_learning_rate.png").exists()  # constant: says nothing
+
+
+def test_time_left_leaves_out_the_first_runs_start_up():
+    """The first run carries the workers' start-up: the rate is measured from its end on."""
+    import types
+
+    from sweeps.progress import Progress
+
+    runs = [types.SimpleNamespace(name=f"r{i}") for i in range(5)]
+    p = Progress("unused", runs)
+    p.ended, p.ended_at = ["r0"], [10.0]
+    assert p._left() is None  # nothing measured past the start-up yet
+    p.ended, p.ended_at = ["r0", "r1", "r2"], [10.0, 11.0, 12.0]
+    assert p._left() == pytest.approx(2.0)  # 2 runs in the 2 s since r0 ended; 2 runs left
+    est = types.SimpleNamespace(seconds={"r0": 9, "r1": 1, "r2": 1, "r3": 4, "r4": 4})
+    p.est = est
+    assert p._left() == pytest.approx(8.0)  # by the estimated work: 8 s of it left at 1 s/s
