@@ -11,14 +11,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-sweeps_out/images}
 docs=${DOCS-docs/study/images}
-seeds=${SEEDS:-10}
-epochs=${EPOCHS:-}
-if [ "${TINY:-0}" = 1 ]; then
-  seeds=${SEEDS:-2}
-  epochs=${EPOCHS:-2}
-fi
-extra=()
-[ -n "$epochs" ] && extra+=(--train_flag=--epochs="$epochs")
+source studies/common.sh
+study_knobs 10
 .venv/bin/python sweep.py --seeds="$seeds" --out="$out" --configs='configs/images/*.cfg' \
   ${extra[@]+"${extra[@]}"} || true
 for metric in test_accuracy test_ece; do

@@ -15,10 +15,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-sweeps_out/overfit}
 docs=${DOCS-docs/study/overfit}
-seeds=${SEEDS:-10}
+source studies/common.sh
+study_knobs 10
 sharpness=${SHARPNESS_SAMPLES:-3}  # noise draws per sharpness search step
-extra=()
-[ -n "${EPOCHS:-}" ] && extra+=(--train_flag=--epochs="$EPOCHS")
 c=configs/overfit
 grids=(
   "l1.cfg:l1=1e-5,1e-4,1e-3"
@@ -30,9 +29,7 @@ grids=(
   "clipnorm.cfg:clipnorm=0.5"
 )
 if [ "${TINY:-0}" = 1 ]; then
-  seeds=${SEEDS:-2}
   sharpness=${SHARPNESS_SAMPLES:-1}
-  [ -z "${EPOCHS:-}" ] && extra+=(--train_flag=--epochs=2)
   grids=("${grids[@]%%,*}")  # the first point of each grid
 fi
 configs=$c/none.cfg,$c/l1.cfg,$c/l2.cfg,$c/weight_decay.cfg,$c/dropout.cfg,$c/label_smoothing.cfg

@@ -8,14 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-sweeps_out/tutorial20}
 docs=${DOCS-docs/study/tutorial}
-seeds=${SEEDS:-20}
-epochs=${EPOCHS:-}
-if [ "${TINY:-0}" = 1 ]; then
-  seeds=${SEEDS:-2}
-  epochs=${EPOCHS:-2}
-fi
-extra=()
-[ -n "$epochs" ] && extra+=(--train_flag=--epochs="$epochs")
+source studies/common.sh
+study_knobs 20
 .venv/bin/python sweep.py --configs='configs/model*.cfg' --seeds="$seeds" --out="$out" \
   ${extra[@]+"${extra[@]}"} || true
 .venv/bin/python report.py --sweep_dir="$out" --baseline=model1 --metric=test_accuracy
