@@ -113,21 +113,40 @@ PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP OverSu
 
     def wait_for_jobs(self, timeout=300):
         """Waits until the queue is empty; returns {job id: final state} from the jobcomp log."""
-        _wait(
-            lambda: (
-                not subprocess.run(
-                    ["squeue", "-h"], env=self.env, capture_output=True, text=True
-                ).stdout.strip()
-            ),
-            "jobs to finish",
-            timeout,
-        )
+        _wait(lambda: not self._unfinished_jobs(), "jobs to finish", timeout)
         states = {}
         comp = self.root / "jobcomp.txt"
         for line in comp.read_text().splitlines() if comp.exists() else []:
             fields = dict(f.split("=", 1) for f in line.split() if "=" in f)
             states[fields.get("JobId")] = fields.get("JobState")
         return states
+
+    def job_states(self, job=None, fields="%T"):
+        """squeue's `fields` (default: the state) of the queue's jobs (or of one job), a line
+        each, every state included: squeue's default list hides a job between requeue and
+        pending (REQUEUED and friends)."""
+        return subprocess.run(
+            [
+                "squeue",
+                "-h",
+                "--states=all",
+                f"--format={fields}",
+                *(["--jobs", job] if job else []),
+            ],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.splitlines()
+
+    def node_state(self):
+        """The one node's state: idle, mixed, allocated, completing, ..."""
+        return subprocess.run(
+            ["sinfo", "-h", "--format=%T"], env=self.env, capture_output=True, text=True, check=True
+        ).stdout.strip()
+
+    def _unfinished_jobs(self):
+        return [s for s in self.job_states() if s not in _TERMINAL]
 
     def stop(self):
         for p in reversed(self.procs):
@@ -137,6 +156,20 @@ PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP OverSu
                 p.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 p.kill()
+
+
+_TERMINAL = {
+    "BOOT_FAIL",
+    "CANCELLED",
+    "COMPLETED",
+    "DEADLINE",
+    "FAILED",
+    "NODE_FAIL",
+    "OUT_OF_MEMORY",
+    "PREEMPTED",
+    "REVOKED",
+    "TIMEOUT",
+}
 
 
 def _wait(predicate, what, timeout=30):

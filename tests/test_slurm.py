@@ -174,16 +174,25 @@ def test_requeued_array_task_skips_finished_runs_and_resumes_the_other(cluster, 
         time.sleep(0.1)
     assert read_metrics(first)["status"] == "finished"
     subprocess.run(["scancel", "--signal=USR1", f"{job}_0"], env=cluster.env, check=True)
-    # SLURM holds a requeued job for about 2 minutes (BeginTime): let it start now.
+    # SLURM holds a requeued job for about 2 minutes (BeginTime): let it start now, but only
     log = out / "logs" / f"slurm-{job}_0.out"
     while f"requeueing {job}_0" not in log.read_text():
         assert time.time() < deadline, log.read_text()
         time.sleep(0.2)
-    while subprocess.run(
-        ["scontrol", "update", f"JobId={job}_0", "StartTime=now"], env=cluster.env
-    ).returncode:  # refused until the requeue has put the task back in the queue
-        assert time.time() < deadline, "the task was not requeued"
+    # once the requeue is complete (pending, held until its BeginTime, the node idle again) and
+    # a second has passed: slurmd refuses a launch whose credential is from the same second as
+    # the kill that revoked the job's old one ("Job credential revoked"; SLURM's own hold
+    # exists for this).
+    while (
+        cluster.job_states(f"{job}_0", "%T %r") != ["PENDING BeginTime"]
+        or cluster.node_state() != "idle"
+    ):
+        assert time.time() < deadline, f"the task was not requeued: {cluster.job_states()}"
         time.sleep(0.2)
+    time.sleep(2)
+    subprocess.run(
+        ["scontrol", "update", f"JobId={job}_0", "StartTime=now"], env=cluster.env, check=True
+    )
     cluster.wait_for_jobs(timeout=300)
     text = (out / "logs" / f"slurm-{job}_0.out").read_text()
     assert "the array task exited with 75" in text and f"requeueing {job}_0" in text, text
