@@ -4,11 +4,11 @@
 
 train() whole (data, model build, tracing, 350 epochs, checkpoints, metrics.json), in one warm
 process, alternating: as shipped, and with the additions switched off in-process (no ECE on the
-validation pass, no initial kernels kept, no calibration or measures after training) -- the
-baseline, measured in the same run. Both with the default cadence and with --log_every=0 (where
-only the after-training part runs). Prints the medians and the ratio shipped / baseline; the
-target is <= 1.05. The sharpness search (--sharpness_samples > 0, off by default) is timed
-apart: it costs what its forward passes cost.
+validation pass, no measures on the stats cadence, no initial kernels kept, no calibration or
+measures after training) -- the baseline, measured in the same run. Both with the default
+cadence and with --log_every=0 (where only the after-training part runs). Prints the medians and
+the ratio shipped / baseline; the target is <= 1.05. The sharpness search (--sharpness_samples
+> 0, off by default) is timed apart: it costs what its forward passes cost.
 """
 
 import argparse
@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fit_vs_loop import logging, ours  # noqa: E402
 
 import train  # noqa: E402
-from inspection import posthoc  # noqa: E402
+from inspection import measures, posthoc  # noqa: E402
 from training import loop  # noqa: E402
 
 TARGET = 1.05
@@ -32,6 +32,7 @@ TARGET = 1.05
 def without_additions():
     """The run without calibration and measures: every addition a no-op."""
     init, add, save = loop.Trainer.__init__, train.add_posthoc, posthoc.save_initial
+    cadence = measures.cadence_measures
 
     def plain_init(self, *args, **kwargs):
         init(self, *args, **kwargs)
@@ -40,10 +41,12 @@ def without_additions():
     loop.Trainer.__init__ = plain_init
     train.add_posthoc = lambda *a, **k: None
     posthoc.save_initial = lambda *a, **k: None
+    measures.cadence_measures = lambda *a: ({}, {})
     try:
         yield
     finally:
         loop.Trainer.__init__, train.add_posthoc, posthoc.save_initial = init, add, save
+        measures.cadence_measures = cadence
 
 
 def timed(extra, logdir, baseline):

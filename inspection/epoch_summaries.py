@@ -1,12 +1,13 @@
 """The TensorBoard summaries the compiled loop writes at the end of an epoch (graph code).
 
 Losses and metrics under the same tags in train/ and val/; learning rate, generalization gap and
-the regularizers' epoch columns at the root; per-layer statistics and histograms at the root.
+the regularizers' epoch columns at the root; per-layer statistics, the weight-only
+generalization measures and histograms at the root.
 """
 
 import tensorflow as tf
 
-from inspection import stats
+from inspection import measures, stats
 from inspection.summaries import write_histograms, write_scalars
 
 
@@ -31,9 +32,10 @@ def write_epoch_scalars(writers, step, row, active):
     )
 
 
-def write_layer_stats(writer, step, model, active, last_step, acts, sparsity_threshold):
+def write_layer_stats(writer, step, model, active, last_step, acts, sparsity_threshold, initial):
     """Per-layer statistics of weights, the last step ({grad_l2_norm, update_l2_norm} of the
-    epoch's last step), the probe activations `acts`, and the regularizers' own."""
+    epoch's last step), the probe activations `acts`, the regularizers' own, and the
+    generalization measures that need only the weights (`initial`: the kernels at init)."""
     names = [n for n, _ in model.kernel_layers()]
     kernels = [layer.kernel for _, layer in model.kernel_layers()]
     weights = stats.weight_stats_many(kernels, sparsity_threshold)
@@ -45,9 +47,12 @@ def write_layer_stats(writer, step, model, active, last_step, acts, sparsity_thr
         ("weights", updates, names),
         ("activations", stats.activation_stats_many(list(acts.values())), list(acts)),
     ]
+    per_layer, totals = measures.cadence_measures(model, initial)
+    groups.append(("measures", per_layer, names))
     for reg in active:
         groups += reg.layer_stats(model, acts)
-    tags, values = [], []
+    tags = [f"measures/{key}" for key in totals]
+    values = [tf.stack(list(totals.values()))] if totals else []
     for prefix, by_stat, layer_names in groups:
         for key, vector in by_stat.items():
             tags += [f"{prefix}/{name}/{key}" for name in layer_names]

@@ -27,29 +27,36 @@ def kernel_arrays(model):
 
 
 def folded_kernels(model):
-    """{layer name: kernel} with each BatchNorm's scale folded into the next kernel's inputs, or
-    None when a block normalizes otherwise (LayerNorm): then norms do not describe the map."""
+    """{layer name: float64 kernel} with each BatchNorm's scale folded into the next kernel's
+    inputs, or None when a block normalizes otherwise (LayerNorm): then norms do not describe
+    the map."""
+    folded = folded_kernel_tensors(model, tf.float64)
+    return None if folded is None else {n: k.numpy() for n, k in folded.items()}
+
+
+def folded_kernel_tensors(model, dtype):
+    """folded_kernels as tensors of `dtype` (graph code too: TensorBoard's cadence uses it)."""
     out, scale = {}, None
     layers = [(b.core, b) for b in model.blocks] + [(model.out, None)]
     for core, block in layers:
-        k = core.kernel.numpy().astype(np.float64)
+        k = tf.cast(core.kernel, dtype)
         if scale is not None:  # the previous block's BN output is this kernel's input
             rows = k.shape[-2]
-            factor = np.tile(scale, rows // scale.size)  # Flatten: channels vary fastest
-            k = k * factor.reshape([rows, 1]) if k.ndim == 2 else k * factor[:, None]
+            factor = tf.tile(scale, [rows // scale.shape[0]])  # Flatten: channels vary fastest
+            k = k * (tf.reshape(factor, [rows, 1]) if len(k.shape) == 2 else factor[:, None])
         out[core.name] = k
         scale = None
         for layer in block.normalize if block else ():
             if not isinstance(layer, keras.layers.BatchNormalization):
                 return None
-            scale = _bn_scale(layer)
+            scale = _bn_scale(layer, dtype)
     return out
 
 
-def _bn_scale(bn):
-    var = bn.moving_variance.numpy().astype(np.float64)
-    gamma = bn.gamma.numpy().astype(np.float64) if bn.gamma is not None else 1.0
-    return gamma / np.sqrt(var + bn.epsilon)
+def _bn_scale(bn, dtype):
+    var = tf.cast(bn.moving_variance, dtype)
+    gamma = tf.cast(bn.gamma, dtype) if bn.gamma is not None else 1.0
+    return gamma / tf.sqrt(var + bn.epsilon)
 
 
 def as_matrix(kernel):
@@ -169,6 +176,41 @@ def sharpness_sigma(model, x, labels, *, seed, delta, samples, steps):
         for v, w in zip(variables, saved, strict=True):
             v.assign(w)
     return sigma
+
+
+def cadence_measures(model, initial):
+    """The measures that need only the weights, as graph code for TensorBoard's stats cadence:
+    ({"dist_init": per layer, "spectral_norm": per layer}, {"dist_init": total,
+    "log_prod_spectral": sum}), float32, the same definitions as `measure` (spectral ones left
+    out where folded_kernels is None). `initial`: the kernels at initialization, in
+    model.kernel_layers() order."""
+    kernels = [layer.kernel for _, layer in model.kernel_layers()]
+    dist = tf.stack([tf.norm(k - k0) for k, k0 in zip(kernels, initial, strict=True)])
+    per_layer = {"dist_init": dist}
+    totals = {"dist_init": tf.norm(dist)}
+    folded = folded_kernel_tensors(model, tf.float32)
+    if folded is not None:
+        # On the host: small Gram matrices, and the same eigensolver as the end-of-run value.
+        with tf.device("/cpu:0"):
+            norms = tf.stack(
+                [
+                    _largest_singular_value_tensor(tf.reshape(k, [-1, k.shape[-1]]))
+                    for k in folded.values()
+                ]
+            )
+        per_layer["spectral_norm"] = norms
+        totals["log_prod_spectral"] = tf.reduce_sum(tf.math.log(norms))
+    return per_layer, totals
+
+
+def _largest_singular_value_tensor(a):
+    gram = tf.matmul(
+        a, a, transpose_a=a.shape[0] >= a.shape[1], transpose_b=a.shape[0] < a.shape[1]
+    )
+    # A diverging run's weights (inf/NaN) would make the eigensolver raise: NaN instead.
+    finite = tf.reduce_all(tf.math.is_finite(gram))
+    top = tf.linalg.eigvalsh(tf.where(finite, gram, tf.zeros_like(gram)))[-1]
+    return tf.where(finite, tf.sqrt(tf.maximum(top, 0.0)), float("nan"))
 
 
 def measure(model, train, initial, cfg, *, sharpness=True):

@@ -2,6 +2,7 @@
 
 import dataclasses
 import os
+import time
 
 import numpy as np
 import tensorflow as tf
@@ -124,8 +125,10 @@ def write_histograms(writer, tags, stats, limits, counts, step):
 
 
 def _hparam_value(value):
+    """A list flag's value as HParams shows it: one element as itself (a number sorts and plots
+    as a number: `--dropout_rate=0.3`), several as their comma list."""
     if isinstance(value, list | tuple):
-        return ",".join(str(v) for v in value)
+        return value[0] if len(value) == 1 else ",".join(str(v) for v in value)
     return value
 
 
@@ -180,10 +183,18 @@ def write_experiment(logdir, hparams, first):
 
 
 def write_final(writers, final, step):
-    """The final metrics under the tags HParams lists as its columns."""
+    """The end of the HParams session: the final metrics under the tags HParams lists as its
+    columns and the status STATUS_SUCCESS, or, with `final` None (a diverged run),
+    STATUS_FAILURE and no metrics."""
+    from tensorboard.plugins.hparams import api_pb2
+    from tensorboard.plugins.hparams import summary as hparams_summary
+
+    status = api_pb2.STATUS_FAILURE if final is None else api_pb2.STATUS_SUCCESS
     with writers.root.as_default():
         for tag in HPARAM_METRICS:
             key = tag.split("/", 1)[1]
-            if key in final:  # absent when no calibration was computed
+            if final and key in final:  # absent when no calibration was computed
                 tf.summary.scalar(tag, final[key], step=step)
+        end = hparams_summary.session_end_pb(status, end_time_secs=time.time())
+        tf.summary.experimental.write_raw_pb(end.SerializeToString(), step=step)
     writers.flush()

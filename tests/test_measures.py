@@ -7,6 +7,7 @@ import types
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from inspection import measures
 from models.cnn import CNN
@@ -103,6 +104,35 @@ def test_distance_from_initialization():
     now = {"a": np.array([[3.0, 0.0], [0.0, 4.0]]), "b": np.ones([2, 1])}
     per, total = measures.distances(now, initial)
     assert per == {"a": 5.0, "b": 0.0} and total == 5.0
+
+
+@pytest.mark.parametrize("norm", ["bn", "ln", None])
+def test_the_cadence_measures_in_a_graph_equal_the_end_of_run_ones(norm):
+    """TensorBoard's per-epoch measures (float32 graph code) against `measure` (float64 NumPy):
+    BatchNorm folded alike, LayerNorm without the spectral ones, distance from a kept start."""
+    layer = {"bn": keras.layers.BatchNormalization, "ln": keras.layers.LayerNormalization}
+    inserted = {0: [(NORMALIZE, norm, layer[norm]())]} if norm else None
+    model = _mlp(hidden=(5, 4), inserted=inserted)
+    if norm == "bn":
+        bn = model.blocks[0].normalize[0]
+        bn.gamma.assign([2.0, -1.0, 0.5, 1.5, 0.3])
+        bn.moving_variance.assign([4.0, 1.0, 0.25, 2.0, 0.5])
+    initial = {n: layer.kernel.numpy() for n, layer in model.kernel_layers()}
+    for _, layer in model.kernel_layers():  # "training" moved every kernel
+        layer.kernel.assign(layer.kernel * 1.3 + 0.05)
+    start = [tf.constant(k) for k in initial.values()]
+    per_layer, totals = tf.function(lambda: measures.cadence_measures(model, start))()
+    m = measures.measure(model, _split(model), initial, _cfg())
+    names = [n for n, _ in model.kernel_layers()]
+    want = [m["dist_init_layers"][n] for n in names]
+    np.testing.assert_allclose(per_layer["dist_init"], want, rtol=1e-5)
+    assert float(totals["dist_init"]) == pytest.approx(m["dist_init"], rel=1e-5)
+    if norm == "ln":
+        assert set(per_layer) == {"dist_init"} and set(totals) == {"dist_init"}
+        return
+    want = [m["spectral_norms"][n] for n in names]
+    np.testing.assert_allclose(per_layer["spectral_norm"], want, rtol=1e-4)
+    assert float(totals["log_prod_spectral"]) == pytest.approx(m["log_prod_spectral"], abs=1e-4)
 
 
 def test_sharpness_is_reproducible_for_a_seed_and_restores_the_weights():

@@ -255,8 +255,10 @@ def test_real_tensorboard_shows_the_run(logdir, tensorboard):
     assert sum(b[2] for b in buckets) == 4 * 512  # every weight counted once
 
     hparams = group["hparams"]
+    assert [s["status"] for s in group["sessions"]] == ["STATUS_SUCCESS"]
     assert hparams["reg"] == "batchnorm,dropout,l1" and hparams["all_layers"] is True
     assert hparams["l1"] == pytest.approx(0.01) and hparams["batch_size"] == 32
+    assert hparams["dropout_rate"] == 0.5  # a one-value list flag: a number column
     metric_values = {v["name"]["tag"]: v["value"] for v in group["metricValues"]}
     assert metric_values["final/test_accuracy"] == pytest.approx(m["final"]["test_accuracy"])
     assert "config" in _get(base, "/data/plugin/text/tags")["tb"]
@@ -285,6 +287,22 @@ def test_step_statistics_obey_sgd_and_the_cadence(logdir):
             assert [v for _, v in sparse] == pytest.approx([full[s] for s, _ in sparse], rel=1e-6)
     # Losses and metrics stay every epoch.
     assert [s for s, _ in third["metrics/generalization_gap"]] == list(range(1, 11))
+    # The weight-only generalization measures on the same cadence, ending at metrics.json's.
+    measured = read_metrics(logdir / "every")["measures"]
+    for layer in ["dense0", "dense2", "output"]:
+        assert [s for s, _ in third[f"measures/{layer}/dist_init"]] == [3, 6, 9, 10]
+        last = {key: every[f"measures/{layer}/{key}"][-1] for key in ["dist_init", "spectral_norm"]}
+        assert last["dist_init"] == (
+            10,
+            pytest.approx(measured["dist_init_layers"][layer], rel=1e-5),
+        )
+        assert last["spectral_norm"] == (
+            10,
+            pytest.approx(measured["spectral_norms"][layer], rel=1e-4),
+        )
+    assert every["measures/dist_init"][-1][1] == pytest.approx(measured["dist_init"], rel=1e-5)
+    log_prod = every["measures/log_prod_spectral"][-1][1]
+    assert log_prod == pytest.approx(measured["log_prod_spectral"], abs=1e-4)
 
 
 def test_summaries_off_write_no_event_files(logdir):
@@ -332,6 +350,9 @@ def test_a_killed_and_resumed_run_shows_each_epoch_once(logdir, tensorboard):
     points = _wait_for(shown)
     assert [p[1] for p in points] == list(range(1, 121))
     np.testing.assert_allclose([p[2] for p in points], m["history"]["val_accuracy"], rtol=1e-6)
+    # The resumed process measured its distance from the run's own initialization.
+    step, dist = read_scalars(logdir / "k")["measures/dist_init"][-1]
+    assert step == 120 and dist == pytest.approx(m["measures"]["dist_init"], rel=1e-5)
 
 
 # ---- a sweep's TensorBoard view --------------------------------------------------------------

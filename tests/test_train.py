@@ -130,6 +130,22 @@ def test_nan_loss_stops_the_run_as_diverged(logdir):
     assert "Traceback" not in proc.stderr
     m = read_metrics(logdir / "nan")
     assert m["status"] == "diverged" and m["diverged_epoch"] >= 1
+    assert _hparams_session_status(logdir / "nan") == "STATUS_FAILURE"  # HParams' status column
+
+
+def _hparams_session_status(run_dir):
+    import tensorflow as tf
+    from tensorboard.plugins.hparams import api_pb2, metadata
+
+    ends = [
+        metadata.parse_session_end_info_plugin_data(v.metadata.plugin_data.content)
+        for path in sorted(run_dir.glob("events.out.tfevents*"))
+        for event in tf.compat.v1.train.summary_iterator(str(path))
+        for v in event.summary.value
+        if v.tag == metadata.SESSION_END_INFO_TAG
+    ]
+    assert len(ends) == 1, ends
+    return api_pb2.Status.Name(ends[0].status)
 
 
 # Each bad input: one clear line, exit 2, no traceback, no run directory.

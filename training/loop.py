@@ -87,6 +87,14 @@ class Trainer:
         self.batch_size = min(cfg.batch_size, self.n_train)
         self.num_batches = -(-self.n_train // self.batch_size)
         self.evaluations = {}  # split name -> passes outside the loop (the test split: one)
+        # The kernels as initialized, for the distance from initialization on the stats cadence.
+        # Seeded initializers make them the run's first kernels on a resume too (before the
+        # checkpoint is restored), so they need no checkpoint of their own.
+        self.initial_kernels = [
+            tf.Variable(tf.identity(k), trainable=False, name="initial_kernel")
+            for k in self._kernels()
+            if self.stats_every
+        ]
         # Not strategy variables: plain host state, checkpointed with the model.
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
         self.history = tf.Variable(
@@ -349,11 +357,11 @@ class Trainer:
                     lambda: calibration.write_summaries(writers.val, step, calib, self.ece_bins),
                 )
         if self.stats_every:  # the chief writes what all tracked
-            threshold = self.cfg.sparsity_threshold
+            threshold, initial = self.cfg.sparsity_threshold, self.initial_kernels
             _when(
                 tracked_epoch,
                 lambda: epoch_summaries.write_layer_stats(
-                    writers.root, step, model, active, last_step, acts, threshold
+                    writers.root, step, model, active, last_step, acts, threshold, initial
                 ),
             )
         _when(
@@ -445,6 +453,7 @@ class Trainer:
         state. Two trainers of the same structure list the same shapes in the same order."""
         extra = [v for k, v in self.checkpoint_items().items() if k not in ("model", "optimizer")]
         data = [self.x_train, self.y_train, self.x_val, self.y_val, self.seed]
+        data += self.initial_kernels
         every = [*self.model.variables, *self.optimizer.variables, *tf.nest.flatten(extra), *data]
         return list({id(v): v for v in every}.values())  # each once, in order
 

@@ -48,13 +48,14 @@ def train(cfg):
     optim.set_precision_policy(cfg.mixed_precision)
 
     dataset = data.for_config(cfg)
-    logging.info("devices: %s", place.description)
-    log_dataset(dataset)
     steps_per_epoch = -(-len(dataset.train) // min(cfg.batch_size, len(dataset.train)))
     with place.strategy.scope():
         model = models.build(cfg, dataset, sync_bn=place.replicas > 1, active=active)
         optimizer = optim.make(cfg, steps_per_epoch, active, model)
         optimizer.build(model.trainable_variables)
+    # Logged once everything is validated: a refused run prints its one error line alone.
+    logging.info("devices: %s", place.description)
+    log_dataset(dataset)
     log_model(model, active, cfg)
 
     # Everything is validated; only now does the run directory appear (locked until the end).
@@ -201,8 +202,10 @@ def save_results(run_dir, metrics, trainer, dataset, active, writers, cfg):
     if finished:
         export(run_dir, trainer.model, dataset, cfg, metrics, active)
     rundir.write_json(os.path.join(run_dir, "metrics.json"), metrics)
-    if writers and finished:
-        write_final(writers, metrics["final"], metrics["epochs_completed"])
+    if writers and metrics["status"] != "preempted":  # a preempted run goes on: no end yet
+        write_final(
+            writers, metrics.get("final") if finished else None, metrics["epochs_completed"]
+        )
     if writers:
         writers.close()
 
