@@ -482,6 +482,8 @@ def _one_line(proc, prog, code=2):
     lines = [line for line in err.splitlines() if line.startswith(f"{prog}: error:")]
     assert len(lines) == 1, err[-3000:]
     assert err.splitlines()[-1] == lines[0], err[-3000:]
+    # Nothing of a run that never started: no absl log lines (devices, data, model) before it.
+    assert not [x for x in err.splitlines() if re.match(r"[IWE]\d{4} ", x)], err[-3000:]
     return lines[0]
 
 
