@@ -62,6 +62,11 @@ def protocol(out_dir, manifest, variants, rows, metric, higher, baseline, why):
             "- **Settings shared by every variant, given or not train.py's default**: "
             + ", ".join(p["shared"])
         )
+    if p.get("some_variants"):
+        lines.append(
+            "- **Settings of only some variants** (they do nothing in the others): "
+            + ", ".join(p["some_variants"])
+        )
     if p.get("shared_defaults"):
         lines.append(
             "- **Shared, at train.py's defaults** (data, validation protocol, model, "

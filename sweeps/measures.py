@@ -214,12 +214,18 @@ def reliability_figure(variants, by_variant, path, split="test"):
             label="accuracy",
         )
         ax.plot([0, 1], [0, 1], color="0.4", linestyle="--", linewidth=1)
-        ax.plot(
-            t["confidence"][filled],
-            t["accuracy"][filled],
-            ".",
+        # Guo et al.'s gap: from the bin's accuracy to its mean confidence (over: above the bar).
+        ax.bar(
+            edges[:-1][filled],
+            t["confidence"][filled] - t["accuracy"][filled],
+            bottom=t["accuracy"][filled],
+            width=1 / bins,
+            align="edge",
             color="tab:red",
-            label="mean confidence",
+            alpha=0.35,
+            edgecolor="tab:red",
+            hatch="//",
+            label="gap to mean confidence",
         )
         for left, n in zip(edges[:-1][filled], t["count"][filled], strict=True):
             ax.text(

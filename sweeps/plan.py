@@ -253,24 +253,30 @@ def _runs(variants, planned, seeds, runs_dir):
 
 def settings_summary(variants):
     """The protocol of results.md, in train.py's flag order: {"shared": trained settings equal
-    in every variant and given or not train.py's default ('epochs=20'), "shared_defaults": the
-    other equal ones, "varying": the names of those that differ}. Flags that do nothing in any
-    variant (--l1 without L1, --val_fraction when every variant validates on test) are left out."""
+    in every variant and given or not train.py's default ('epochs=20'), "some_variants": those
+    given (or away from the default) that only some variants use ('mixup_alpha=0.2 (1 of 15
+    variants)': idle in the others), "shared_defaults": the other equal ones, "varying": the
+    names of those that differ where they are used}. Flags that do nothing in any variant (--l1
+    without L1, --val_fraction when every variant validates on test) are left out."""
     defaults, order = targs.defaults()
     idents = [v.identity for v in variants]
     given = set().union(*[v.given for v in variants])
     idle = frozenset.intersection(*[v.idle for v in variants]) if variants else frozenset()
     names = [n for n in order if any(n in i for i in idents) and n not in idle]
     names += sorted({n for i in idents for n in i} - set(names) - idle)
-    out = {"shared": [], "shared_defaults": [], "varying": []}
+    out = {"shared": [], "some_variants": [], "shared_defaults": [], "varying": []}
     for name in names:
-        values = [i.get(name) for i in idents]
-        if any(v != values[0] for v in values):
+        using = [v.identity.get(name) for v in variants if name not in v.idle]
+        if any(v != using[0] for v in using):
             out["varying"].append(name)
-        elif name in given or values[0] != defaults.get(name):
-            out["shared"].append(labels.setting(name, values[0]))
+        elif name not in given and using[0] == defaults.get(name):
+            out["shared_defaults"].append(labels.setting(name, using[0]))
+        elif len(using) < len(variants):
+            out["some_variants"].append(
+                f"{labels.setting(name, using[0])} ({len(using)} of {len(variants)} variants)"
+            )
         else:
-            out["shared_defaults"].append(labels.setting(name, values[0]))
+            out["shared"].append(labels.setting(name, using[0]))
     return out
 
 

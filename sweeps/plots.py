@@ -79,16 +79,19 @@ def metric_per_variant(rows, metric, baseline, path):
 
 
 def curve_series(histories):
-    """(epochs, mean, std, stops) of one variant's runs: mean and std only over the epochs every
-    run reached (a mean over the seeds still running would jump as they stop); stops: each
-    run's (last epoch, last value)."""
+    """(epochs, mean, band, stops) of one variant's runs: mean and band only over the epochs
+    every run reached (a mean over the seeds still running would jump as they stop). band:
+    (low, high), mean ± 1 std kept within the seeds' own range (a fraction's band never dips
+    below 0). stops: each run's (last epoch, last value)."""
     histories = [np.asarray(h, dtype=float) for h in histories if len(h)]
     if not histories:
-        return np.zeros(0), np.zeros(0), np.zeros(0), []
+        return np.zeros(0), np.zeros(0), (np.zeros(0), np.zeros(0)), []
     common = min(len(h) for h in histories)
     h = np.array([x[:common] for x in histories])
     stops = [(len(x), float(x[-1])) for x in histories]
-    return np.arange(1, common + 1), h.mean(0), h.std(0), stops
+    mean, std = h.mean(0), h.std(0)
+    band = (np.maximum(mean - std, h.min(0)), np.minimum(mean + std, h.max(0)))
+    return np.arange(1, common + 1), mean, band, stops
 
 
 def _histories(by_variant, variant, key):
@@ -156,7 +159,7 @@ def curves(variants, by_variant, key, path, baseline=None):
     drawn = []
     for sig, members in groups.items():
         hist = _histories(by_variant, members[0]["variant"], key)
-        epochs, mean, std, stops = curve_series(hist)
+        epochs, mean, (low, high), stops = curve_series(hist)
         if not np.isfinite(mean).any():
             continue
         base = any(m["variant"] == baseline for m in members)
@@ -172,7 +175,7 @@ def curves(variants, by_variant, key, path, baseline=None):
             zorder=z,
             label=f"{names}{' (baseline)' if base else ''} ({len(hist)} seeds; {span})",
         )
-        ax.fill_between(epochs, mean - std, mean + std, color=colors[sig], alpha=0.15, lw=0)
+        ax.fill_between(epochs, low, high, color=colors[sig], alpha=0.15, lw=0)
         for h in hist:  # each seed on from where the mean ends, faint: one run, not a mean
             if len(h) > len(epochs):
                 tail = np.arange(len(epochs), len(h) + 1)
@@ -191,7 +194,7 @@ def curves(variants, by_variant, key, path, baseline=None):
         ax.set_xlabel("epoch")
         ax.set_ylabel(key + note)
         ax.set_title(
-            f"{key}: mean over seeds while all run (band: ±1 std),\n"
+            f"{key}: mean over seeds while all run (band: ±1 std within the seeds' range),\n"
             "then each run faint to its last epoch (x)",
             fontsize="medium",
         )
@@ -267,20 +270,36 @@ def _path_series(flag, variants, rows):
     return {name: sorted(points, key=lambda p: p[0]) for name, points in lines.items()}
 
 
-def regularization_path(flag, metric, variants, rows, path):
+def path_layout(flag, variants, rows, baseline=None):
+    """(series, baseline row drawn at 0 or None, positive x values, log axis, x of the 0 slot
+    (0.0: none)) of a regularization path, or None when the grid draws no path."""
+    series = _path_series(flag, variants, rows)
+    xs = sorted({x for points in series.values() for x, _ in points})
+    if len(xs) < 2 or min(xs) < 0:
+        return None
+    in_series = {p[1]["variant"] for points in series.values() for p in points}
+    base = None
+    if 0 not in xs and baseline is not None and baseline not in in_series:
+        base = next((r for r in rows if r["variant"] == baseline), None)
+    positive = [x for x in xs if x > 0]
+    log = len(positive) >= 2 and max(positive) / min(positive) >= 10
+    zero_at = min(positive) / 10 if log and (0 in xs or base) else 0.0
+    return series, base, positive, log, zero_at
+
+
+def regularization_path(flag, metric, variants, rows, path, baseline=None):
     """The metric, and sparsity and L2 norm of the regularized layers, against a grid flag.
 
     Log x axis when the positive values span a factor 10 or more; 0 then sits at the left
     edge (a tenth of the smallest positive value) as a hollow marker, joined by a dotted line.
-    Bands: 95% bootstrap CIs over seeds. Returns False (no figure) for non-numeric values.
+    A grid without 0 whose sweep has a separate `baseline` variant (a shared unregularized
+    config) shows that baseline in the 0 slot, grey, with its CI bar. Bands: 95% bootstrap CIs
+    over seeds. Returns False (no figure) for non-numeric values.
     """
-    series = _path_series(flag, variants, rows)
-    xs = sorted({x for points in series.values() for x, _ in points})
-    if len(xs) < 2 or min(xs) < 0:
+    layout = path_layout(flag, variants, rows, baseline)
+    if layout is None:
         return False
-    positive = [x for x in xs if x > 0]
-    log = len(positive) >= 2 and max(positive) / min(positive) >= 10
-    zero_at = min(positive) / 10 if log and positive else 0.0
+    series, base, positive, log, zero_at = layout
     panels = (
         (metric, "", _scale(metric)),
         ("sparsity of reg. layers", "reg_layers_sparsity_", 1.0),
@@ -302,6 +321,14 @@ def regularization_path(flag, metric, variants, rows, path):
             ax.fill_between(x, low, high, color=color, alpha=0.2, linewidth=0)
             lows += [*low, *mean]
             highs += [*high, *mean]
+        if base is not None:
+            mean, low, high = (base[f"{prefix}{key}"] * k for key in ("mean", "ci_low", "ci_high"))
+            if math.isfinite(mean):
+                err = [[mean - low], [high - mean]] if math.isfinite(low) else None
+                label = f"baseline: {base['label']}"
+                ax.errorbar(zero_at, mean, yerr=err, fmt="o", mfc="none", color="0.4", label=label)
+                lows += [low, mean]
+                highs += [high, mean]
         if log:
             ax.set_xscale("log")
             if zero_at:
@@ -310,9 +337,7 @@ def regularization_path(flag, metric, variants, rows, path):
                 ax.minorticks_off()
         ax.set_ylim(*_limits(prefix or metric, lows, highs))
         ax.set_title(title)
-        note = (
-            " (log; 0 at the left edge, hollow)" if log and zero_at else (" (log)" if log else "")
-        )
+        note = " (log; 0 at the left edge, hollow)" if zero_at else (" (log)" if log else "")
         ax.set_xlabel(f"--{flag}{note}")
         ax.grid(alpha=0.3)
     axes[0].set_ylabel(_axis_label(metric) + " (95% CI band)")
@@ -342,6 +367,6 @@ def write_all(out_dir, variants, by_variant, rows, paired, metric, baseline, gri
             paths.append(path)
     for flag in grid_flags:
         path = os.path.join(out_dir, f"path_{_safe(flag)}.png")
-        if regularization_path(flag, metric, variants, rows, path):
+        if regularization_path(flag, metric, variants, rows, path, baseline):
             paths.append(path)
     return paths

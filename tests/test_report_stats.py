@@ -374,6 +374,24 @@ def test_two_regularizers_with_their_own_grids_are_one_holm_family(tmp_path):
     assert (rep / "path_l2.png").exists() and (rep / "path_dropout_rate.png").exists()
 
 
+def test_a_path_without_0_shows_the_separate_baseline_in_the_0_slot():
+    from sweeps import plots
+
+    def variant(name, grid):
+        return {"variant": name, "label": name, "grid": grid, "flagfile": f"{name}.cfg"}
+
+    variants = [variant("none", {}), *[variant(f"l1-{v}", {"l1": v}) for v in ("1e-5", "1e-3")]]
+    rows = [{"variant": v["variant"], "label": v["label"]} for v in variants]
+    series, base, positive, log, zero_at = plots.path_layout("l1", variants, rows, "none")
+    assert base is rows[0] and positive == [1e-5, 1e-3] and log and zero_at == pytest.approx(1e-6)
+    # Without a separate baseline no 0 slot is drawn (it would stay empty).
+    assert plots.path_layout("l1", variants, rows)[1:] == (None, [1e-5, 1e-3], True, 0.0)
+    # A grid with 0 draws its own 0; the baseline inside the grid is not drawn twice.
+    variants[0]["grid"] = {"l1": "0"}
+    _, base, _, _, zero_at = plots.path_layout("l1", variants, rows, "none")
+    assert base is None and zero_at == pytest.approx(1e-6)
+
+
 def test_a_sweep_whose_runs_all_failed_says_so(tmp_path):
     out = make_sweep(tmp_path, [("v", {"reg": ["none"]}, {}, {0: None, 1: None})])
     proc = report_cli(out)
@@ -388,9 +406,19 @@ def test_curves_average_only_while_every_seed_runs():
     from sweeps import plots
 
     hist = [[1.0, 2.0, 3.0, 4.0, 5.0], [1.0, 1.0, 1.0], [3.0, 3.0, 3.0, 3.0]]
-    epochs, mean, std, stops = plots.curve_series(hist)
+    epochs, mean, (low, high), stops = plots.curve_series(hist)
     assert list(epochs) == [1, 2, 3] and list(mean) == pytest.approx([5 / 3, 2, 7 / 3])
-    assert std == pytest.approx(np.std([[1, 2, 3], [1, 1, 1], [3, 3, 3]], axis=0))
+    runs = np.array([[1, 2, 3], [1, 1, 1], [3, 3, 3]])
+    std = np.std(runs, axis=0)
+    assert low == pytest.approx(np.maximum(mean - std, runs.min(0)))  # epoch 1: 0.72 -> 1
+    assert low[0] == 1.0 and high == pytest.approx(np.minimum(mean + std, runs.max(0)))
+    # A fraction seldom above 0: the band stays within what the seeds measured.
+    _, mean, (low, high), _ = plots.curve_series([[0.0, 0.0], [0.0, 0.0], [0.3, 0.0]])
+    assert (
+        mean[0] - np.std([0, 0, 0.3]) < 0
+        and low[0] == 0.0
+        and high[0] == pytest.approx(0.1 + np.std([0, 0, 0.3]))
+    )
     assert stops == [(5, 5.0), (3, 1.0), (4, 3.0)]
     assert not plots.says_something([[0.001] * 5, [0.001] * 3])  # a constant learning rate
     assert plots.says_something([[0.0, 0.0], [0.0, 0.1]])

@@ -276,6 +276,12 @@ def test_labels_and_protocol_when_train_flags_override_the_configs(tmp_path):
     val = write_cfg(tmp_path / "val.cfg", "--reg=none")
     variants, _ = sweep_plan.plan(["configs/model1.cfg", val], 1, tmp_path / "runs")
     assert "val_fraction=0.2" in sweep_plan.settings_summary(variants)["shared_defaults"]
+    # A setting only one variant uses is not "shared by every variant".
+    mixup = ["configs/overfit/none.cfg", "configs/overfit/mixup_0.2.cfg"]
+    summary = sweep_plan.settings_summary(sweep_plan.plan(mixup, 1, tmp_path / "m")[0])
+    assert summary["some_variants"] == ["mixup_alpha=0.2 (1 of 2 variants)"]
+    assert "dataset=digits" in summary["shared"] and summary["varying"] == ["reg"]
+    assert not [x for x in summary["shared"] + summary["shared_defaults"] if "mixup" in x]
     assert [v.label for v in variants] == ["model1: none, validate_on=test", "validate_on=val"]
     # Beside a third config, the two 'reg=none' variants still read apart: model1's label gives
     # its own varying setting (validate_on=test; the generated label's default is val).
