@@ -168,6 +168,68 @@ def test_sam_applies_the_gradient_at_the_perturbed_weights():
     assert not np.allclose(run.model.trainable_variables[0].numpy(), plain[0], atol=1e-6)
 
 
+def test_sam_with_spectral_norm_by_hand():
+    """SAM over spectrally normalized layers, one full-batch SGD step computed by hand: the
+    first pass normalizes the kernel (W <- W / sigma, Keras's assign; u0 -> u1) and takes the
+    gradient at the normalized W; the second pass evaluates the normalized network at W + eps
+    from the same state as the first (power iteration from u0, as Dropout draws the same
+    masks), its gradient going through the division by sigma (u and v held, as in Keras's
+    power iteration); that gradient is applied at W, and u advances once per step (to u1)."""
+    rho, lr = 0.3, 0.2
+    flags = dict(hidden="6", log_every="0", epochs="1", batch_size="4096", learning_rate=str(lr))
+    run = build_run(make_config(reg="sam,spectral_norm", sam_rho=str(rho), **flags))
+    n = len(run.dataset.train)
+    order = tf.argsort(tf.random.stateless_uniform([n], seed=tf.constant([0, 0], tf.int64)))
+    x = tf.gather(tf.constant(run.dataset.train.x), order)
+    y = tf.gather(tf.constant(run.dataset.train.y), order)
+    wrapper = run.model.blocks[0].spectral_norm
+    k1, b1 = run.model.blocks[0].core.kernel.numpy(), run.model.blocks[0].core.bias.numpy()
+    k2, b2 = run.model.out.kernel.numpy(), run.model.out.bias.numpy()
+    u0 = wrapper.vector_u.numpy()
+
+    def unit(t):
+        return t / tf.norm(t)
+
+    def power(kernel, u):  # one iteration, as --spectral_power_iterations=1
+        v = tf.stop_gradient(unit(u @ tf.transpose(kernel)))
+        u = tf.stop_gradient(unit(v @ kernel))
+        return u, tf.squeeze(v @ kernel @ tf.transpose(u))
+
+    def loss(weights):
+        k1_, b1_, k2_, b2_ = weights
+        logits = tf.nn.relu(x @ k1_ + b1_) @ k2_ + b2_  # one hidden layer: its activation is relu
+        return keras.losses.CategoricalCrossentropy(from_logits=True)(y, logits)
+
+    def grad(fn, weights):
+        weights = [tf.constant(w) for w in weights]
+        with tf.GradientTape() as tape:
+            tape.watch(weights)
+            value = fn(weights)
+        return tape.gradient(value, weights)
+
+    u1, sigma = power(tf.constant(k1), tf.constant(u0))
+    w = [k1 / sigma.numpy(), b1, k2, b2]  # the first pass's normalized kernel
+    g = grad(loss, w)
+    norm = tf.linalg.global_norm(g)
+    perturbed = [wi + rho * gi / norm for wi, gi in zip(w, g, strict=True)]
+
+    def normalized_loss(weights):
+        _, s = power(weights[0], tf.constant(u0))
+        return loss([weights[0] / s, *weights[1:]])
+
+    g2 = grad(normalized_loss, perturbed)
+    assert run.train() == -1
+    core, out = run.model.blocks[0].core, run.model.out
+    got = [v.numpy() for v in (core.kernel, core.bias, out.kernel, out.bias)]
+    for have, wi, gi in zip(got, w, g2, strict=True):
+        np.testing.assert_allclose(have, wi - lr * gi.numpy(), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(wrapper.vector_u.numpy(), u1.numpy(), rtol=1e-5)  # once a step
+    # Not the gradient that ignores the division by sigma at W + eps.
+    _, s = power(tf.constant(perturbed[0]), tf.constant(u0))
+    g_straight = grad(loss, [perturbed[0] / s, *perturbed[1:]])
+    assert np.abs(g2[0] - g_straight[0]).max() > 1e-3
+
+
 # ---- clipnorm and spectral_norm: our loop vs Keras fit ---------------------------------------
 def test_clipnorm_matches_keras_fit_with_global_clipnorm_and_counts_clipped_steps():
     c = 0.05
