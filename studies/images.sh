@@ -15,11 +15,4 @@ source studies/common.sh
 study_knobs 10
 .venv/bin/python sweep.py --seeds="$seeds" --out="$out" --configs='configs/images/*.cfg' \
   ${extra[@]+"${extra[@]}"} || true
-for metric in test_accuracy test_ece; do
-  .venv/bin/python report.py --sweep_dir="$out" --baseline=none --metric="$metric"
-done
-if [ -n "$docs" ]; then
-  rm -rf "$docs"
-  mkdir -p "$docs"
-  cp -r "$out/report/test_accuracy" "$out/report/test_ece" "$docs/"
-fi
+study_reports "$out" "$docs" none test_accuracy test_ece

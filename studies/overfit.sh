@@ -5,8 +5,8 @@
 # config), all against one shared unregularized baseline (configs/overfit/none.cfg), so the
 # report's Holm family is every comparison of the study. Reported on test accuracy and on test
 # ECE, each with the calibration, generalization-measure and Kendall tau tables. The grids are
-# small (15 variants, 150 runs: about 15 minutes on the shared 2-core machine); a regularizer's
-# grid is one line of `grids` below, a config one entry of `configs`.
+# small (24 variants, 240 runs); a regularizer's grid is one line of `grids` below, a config one
+# entry of `configs`.
 #   bash studies/overfit.sh
 # Knobs: SEEDS (10), EPOCHS (the configs' 150), SHARPNESS_SAMPLES (3; 0: no sharpness),
 # OUT (sweeps_out/overfit), DOCS (docs/study/overfit; empty: copy nothing), TINY=1 (2 seeds,
@@ -22,11 +22,11 @@ c=configs/overfit
 grids=(
   "l1.cfg:l1=1e-5,1e-4,1e-3"
   "l2.cfg:l2=1e-3,1e-2"
-  "weight_decay.cfg:weight_decay=1"
-  "dropout.cfg:dropout_rate=0.2"
-  "label_smoothing.cfg:label_smoothing=0.05"
-  "sam.cfg:sam_rho=0.05"
-  "clipnorm.cfg:clipnorm=0.5"
+  "weight_decay.cfg:weight_decay=0.3,1,3"
+  "dropout.cfg:dropout_rate=0.1,0.2,0.4"
+  "label_smoothing.cfg:label_smoothing=0.05,0.1,0.2"
+  "sam.cfg:sam_rho=0.02,0.05,0.1"
+  "clipnorm.cfg:clipnorm=0.1,0.5,2"
 )
 if [ "${TINY:-0}" = 1 ]; then
   sharpness=${SHARPNESS_SAMPLES:-1}
@@ -38,12 +38,7 @@ configs+=,$c/clipnorm.cfg
 .venv/bin/python sweep.py --seeds="$seeds" --out="$out" --configs="$configs" \
   "${grids[@]/#/--grid=}" --train_flag=--sharpness_samples="$sharpness" \
   ${extra[@]+"${extra[@]}"} || true
-for metric in test_accuracy test_ece; do
-  .venv/bin/python report.py --sweep_dir="$out" --baseline=none --metric="$metric"
-done
+study_reports "$out" "$docs" none test_accuracy test_ece
 if [ -n "$docs" ]; then
-  rm -rf "$docs"
-  mkdir -p "$docs"
-  cp -r "$out/report/test_accuracy" "$out/report/test_ece" "$docs/"
   .venv/bin/python studies/overfit_paths.py "$docs"
 fi

@@ -12,9 +12,4 @@ source studies/common.sh
 study_knobs 20
 .venv/bin/python sweep.py --configs='configs/model*.cfg' --seeds="$seeds" --out="$out" \
   ${extra[@]+"${extra[@]}"} || true
-.venv/bin/python report.py --sweep_dir="$out" --baseline=model1 --metric=test_accuracy
-if [ -n "$docs" ]; then
-  rm -rf "$docs"
-  mkdir -p "$(dirname "$docs")"
-  cp -r "$out/report/test_accuracy" "$docs"
-fi
+study_reports "$out" "$docs" model1 test_accuracy

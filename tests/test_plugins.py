@@ -102,7 +102,7 @@ def test_its_flag_is_validated_and_refused_when_it_is_off(registered):
 
 
 def test_the_readme_example_regularizer_works():
-    """README's "Adding a regularizer" module, run as written."""
+    """README's example regularizer module ("Extending"), run as written."""
     import re
 
     from models import build
@@ -110,7 +110,7 @@ def test_the_readme_example_regularizer_works():
     from tests.test_models import IRIS
 
     text = (ROOT / "README.md").read_text()
-    code = re.search(r"## Adding a regularizer.*?```python\n(.*?)```", text, re.S).group(1)
+    code = re.search(r"## Extending.*?```python\n(.*?)```", text, re.S).group(1)
     try:
         exec(compile(code, "README.md", "exec"), {"__name__": "readme_example"})
         fv = flags.FlagValues()
