@@ -1,8 +1,8 @@
 """The TensorBoard summaries the compiled loop writes at the end of an epoch (graph code).
 
 Losses and metrics under the same tags in train/ and val/; learning rate, generalization gap and
-the regularizers' epoch columns at the root; per-layer statistics, the weight-only
-generalization measures and histograms at the root.
+the regularizers' epoch columns at the root; per-layer statistics, and histograms with the
+generalization measures that need only the weights, at the root.
 """
 
 import tensorflow as tf
@@ -32,10 +32,9 @@ def write_epoch_scalars(writers, step, row, active):
     )
 
 
-def write_layer_stats(writer, step, model, active, last_step, acts, sparsity_threshold, initial):
+def write_layer_stats(writer, step, model, active, last_step, acts, sparsity_threshold):
     """Per-layer statistics of weights, the last step ({grad_l2_norm, update_l2_norm} of the
-    epoch's last step), the probe activations `acts`, the regularizers' own, and the
-    generalization measures that need only the weights (`initial`: the kernels at init)."""
+    epoch's last step), the probe activations `acts`, and the regularizers' own."""
     names = [n for n, _ in model.kernel_layers()]
     kernels = [layer.kernel for _, layer in model.kernel_layers()]
     weights = stats.weight_stats_many(kernels, sparsity_threshold)
@@ -47,16 +46,28 @@ def write_layer_stats(writer, step, model, active, last_step, acts, sparsity_thr
         ("weights", updates, names),
         ("activations", stats.activation_stats_many(list(acts.values())), list(acts)),
     ]
-    per_layer, totals = measures.cadence_measures(model, initial)
-    groups.append(("measures", per_layer, names))
     for reg in active:
         groups += reg.layer_stats(model, acts)
-    tags = [f"measures/{key}" for key in totals]
-    values = [tf.stack(list(totals.values()))] if totals else []
+    tags, values = [], []
     for prefix, by_stat, layer_names in groups:
         for key, vector in by_stat.items():
             tags += [f"{prefix}/{name}/{key}" for name in layer_names]
             values.append(vector)
+    write_scalars(writer, tags, tf.concat(values, 0), step)
+
+
+def write_measures(writer, step, model, initial):
+    """The generalization measures that need only the weights: each kernel's distance from
+    initialization (`initial`: the kernels at init) and the total, each kernel's spectral norm
+    and their log product (none for a model with LayerNorm)."""
+    names = [n for n, _ in model.kernel_layers()]
+    dist, total = measures.distance_measures(model, initial)
+    tags = [f"measures/{n}/dist_init" for n in names] + ["measures/dist_init"]
+    values = [dist, total[None]]
+    spectral = measures.spectral_measures(model)
+    if spectral is not None:
+        tags += [f"measures/{n}/spectral_norm" for n in names] + ["measures/log_prod_spectral"]
+        values += [spectral[0], spectral[1][None]]
     write_scalars(writer, tags, tf.concat(values, 0), step)
 
 

@@ -178,39 +178,43 @@ def sharpness_sigma(model, x, labels, *, seed, delta, samples, steps):
     return sigma
 
 
-def cadence_measures(model, initial):
-    """The measures that need only the weights, as graph code for TensorBoard's stats cadence:
-    ({"dist_init": per layer, "spectral_norm": per layer}, {"dist_init": total,
-    "log_prod_spectral": sum}), float32, the same definitions as `measure` (spectral ones left
-    out where folded_kernels is None). `initial`: the kernels at initialization, in
+def distance_measures(model, initial):
+    """Distance from initialization as graph code, for TensorBoard's cadence: (per layer,
+    total), float32, the definitions of `measure`. `initial`: the kernels at initialization, in
     model.kernel_layers() order."""
+    from inspection import stats
+
     kernels = [layer.kernel for _, layer in model.kernel_layers()]
-    dist = tf.stack([tf.norm(k - k0) for k, k0 in zip(kernels, initial, strict=True)])
-    per_layer = {"dist_init": dist}
-    totals = {"dist_init": tf.norm(dist)}
+    dist = stats.l2_norms([k - k0 for k, k0 in zip(kernels, initial, strict=True)])
+    return dist, tf.norm(dist)
+
+
+def spectral_measures(model):
+    """Each kernel's spectral norm (BatchNorm folded) and their log product as graph code, for
+    TensorBoard's histogram cadence, float32, the definitions of `measure`; None where
+    folded_kernels is None. Few ops: they are traced into the compiled loop."""
     folded = folded_kernel_tensors(model, tf.float32)
-    if folded is not None:
+    if folded is None:
+        return None
+    kernels = [tf.reshape(k, [-1, k.shape[-1]]) for k in folded.values()]
+    # Every Gram entry is bounded by the squared norms' sum: finite sum, finite Gram matrices.
+    # A diverged run's (inf/NaN) would make the eigensolver raise: NaN instead.
+    finite = tf.math.is_finite(tf.add_n([tf.nn.l2_loss(k) for k in kernels]))
+
+    def norms():
         # On the host: small Gram matrices, and the same eigensolver as the end-of-run value.
         with tf.device("/cpu:0"):
-            norms = tf.stack(
-                [
-                    _largest_singular_value_tensor(tf.reshape(k, [-1, k.shape[-1]]))
-                    for k in folded.values()
-                ]
-            )
-        per_layer["spectral_norm"] = norms
-        totals["log_prod_spectral"] = tf.reduce_sum(tf.math.log(norms))
-    return per_layer, totals
+            top = [tf.linalg.eigvalsh(_smaller_gram(k))[-1] for k in kernels]
+        return tf.sqrt(tf.maximum(tf.stack(top), 0.0))
+
+    values = tf.cond(finite, norms, lambda: tf.fill([len(kernels)], float("nan")))
+    return values, tf.reduce_sum(tf.math.log(values))
 
 
-def _largest_singular_value_tensor(a):
-    gram = tf.matmul(
+def _smaller_gram(a):
+    return tf.matmul(
         a, a, transpose_a=a.shape[0] >= a.shape[1], transpose_b=a.shape[0] < a.shape[1]
     )
-    # A diverging run's weights (inf/NaN) would make the eigensolver raise: NaN instead.
-    finite = tf.reduce_all(tf.math.is_finite(gram))
-    top = tf.linalg.eigvalsh(tf.where(finite, gram, tf.zeros_like(gram)))[-1]
-    return tf.where(finite, tf.sqrt(tf.maximum(top, 0.0)), float("nan"))
 
 
 def measure(model, train, initial, cfg, *, sharpness=True):

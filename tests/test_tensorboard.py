@@ -287,21 +287,15 @@ def test_step_statistics_obey_sgd_and_the_cadence(logdir):
             assert [v for _, v in sparse] == pytest.approx([full[s] for s, _ in sparse], rel=1e-6)
     # Losses and metrics stay every epoch.
     assert [s for s, _ in third["metrics/generalization_gap"]] == list(range(1, 11))
-    # The weight-only generalization measures on the same cadence, ending at metrics.json's.
+    # The weight-only measures on the histograms' cadence (50: the last epoch only), ending at
+    # metrics.json's values.
     measured = read_metrics(logdir / "every")["measures"]
     for layer in ["dense0", "dense2", "output"]:
-        assert [s for s, _ in third[f"measures/{layer}/dist_init"]] == [3, 6, 9, 10]
-        last = {key: every[f"measures/{layer}/{key}"][-1] for key in ["dist_init", "spectral_norm"]}
-        assert last["dist_init"] == (
-            10,
-            pytest.approx(measured["dist_init_layers"][layer], rel=1e-5),
-        )
-        assert last["spectral_norm"] == (
-            10,
-            pytest.approx(measured["spectral_norms"][layer], rel=1e-4),
-        )
-    assert every["measures/dist_init"][-1][1] == pytest.approx(measured["dist_init"], rel=1e-5)
-    log_prod = every["measures/log_prod_spectral"][-1][1]
+        dist, spectral = (third[f"measures/{layer}/{k}"] for k in ("dist_init", "spectral_norm"))
+        assert dist == [(10, pytest.approx(measured["dist_init_layers"][layer], rel=1e-5))]
+        assert spectral == [(10, pytest.approx(measured["spectral_norms"][layer], rel=1e-4))]
+    assert third["measures/dist_init"][-1][1] == pytest.approx(measured["dist_init"], rel=1e-5)
+    log_prod = third["measures/log_prod_spectral"][-1][1]
     assert log_prod == pytest.approx(measured["log_prod_spectral"], abs=1e-4)
 
 
@@ -314,7 +308,7 @@ def test_a_killed_and_resumed_run_shows_each_epoch_once(logdir, tensorboard):
     # SIGKILL leaves events of epochs past the last checkpoint on disk; the resumed run writes
     # those epochs again. TensorBoard's data server takes a step going back as a restart and
     # keeps the newer points, so the curves match the run's history, each epoch once.
-    args = ["--epochs=120", "--batch_size=8", "--checkpoint_every=40", "--hist_every=0"]
+    args = ["--epochs=120", "--batch_size=8", "--checkpoint_every=40", "--hist_every=60"]
     args += [f"--logdir={logdir}", "--run_name=k"]
     proc = subprocess.Popen(
         [sys.executable, str(ROOT / "train.py"), *args],
@@ -351,8 +345,9 @@ def test_a_killed_and_resumed_run_shows_each_epoch_once(logdir, tensorboard):
     assert [p[1] for p in points] == list(range(1, 121))
     np.testing.assert_allclose([p[2] for p in points], m["history"]["val_accuracy"], rtol=1e-6)
     # The resumed process measured its distance from the run's own initialization.
-    step, dist = read_scalars(logdir / "k")["measures/dist_init"][-1]
-    assert step == 120 and dist == pytest.approx(m["measures"]["dist_init"], rel=1e-5)
+    dist = read_scalars(logdir / "k")["measures/dist_init"]
+    assert [s for s, _ in dist] == [60, 120]
+    assert dist[-1][1] == pytest.approx(m["measures"]["dist_init"], rel=1e-5)
 
 
 # ---- a sweep's TensorBoard view --------------------------------------------------------------

@@ -87,13 +87,13 @@ class Trainer:
         self.batch_size = min(cfg.batch_size, self.n_train)
         self.num_batches = -(-self.n_train // self.batch_size)
         self.evaluations = {}  # split name -> passes outside the loop (the test split: one)
-        # The kernels as initialized, for the distance from initialization on the stats cadence.
-        # Seeded initializers make them the run's first kernels on a resume too (before the
-        # checkpoint is restored), so they need no checkpoint of their own.
+        # The kernels as initialized, for the distance from initialization on the histogram
+        # cadence. Seeded initializers make them the run's first kernels on a resume too (before
+        # the checkpoint is restored), so they need no checkpoint of their own.
         self.initial_kernels = [
             tf.Variable(tf.identity(k), trainable=False, name="initial_kernel")
             for k in self._kernels()
-            if self.stats_every
+            if self.hist_every
         ]
         # Not strategy variables: plain host state, checkpointed with the model.
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
@@ -357,17 +357,19 @@ class Trainer:
                     lambda: calibration.write_summaries(writers.val, step, calib, self.ece_bins),
                 )
         if self.stats_every:  # the chief writes what all tracked
-            threshold, initial = self.cfg.sparsity_threshold, self.initial_kernels
+            threshold = self.cfg.sparsity_threshold
             _when(
                 tracked_epoch,
                 lambda: epoch_summaries.write_layer_stats(
-                    writers.root, step, model, active, last_step, acts, threshold, initial
+                    writers.root, step, model, active, last_step, acts, threshold
                 ),
             )
-        _when(
-            _due(step, self.hist_every, total),
-            lambda: epoch_summaries.write_weight_histograms(writers.root, step, model, acts),
-        )
+
+        def histograms():
+            epoch_summaries.write_weight_histograms(writers.root, step, model, acts)
+            epoch_summaries.write_measures(writers.root, step, model, self.initial_kernels)
+
+        _when(_due(step, self.hist_every, total), histograms)
 
     def _learning_rate(self):
         return tf.cast(self.optimizer.learning_rate, tf.float32)
