@@ -3,10 +3,13 @@ the runs of the same variant that already finished.
 
 Model (CPU, float32; fitted on this project's 2-core machine, good to about a factor of 2):
 a run takes RUN_S (model build, checkpoints, export) plus, every epoch, STEP_S per optimizer step
-(the loop is launch-bound on small batches) plus FLOP_PER_PARAM_EXAMPLE x parameters x
-(train + validation rows) at FLOPS. The first run of a variant in a worker also traces the loop
-(TRACE_S); later seeds reuse it. Convolutions do more work per parameter than this counts, so
-CNN runs are underestimated until a measured time replaces the model.
+(the loop is launch-bound on small batches; SAM's two passes a step count twice) plus
+FLOP_PER_PARAM_EXAMPLE x parameters x (train + validation rows) at FLOPS, plus the sharpness
+search after training (samples x steps forward passes over the training rows). It counts every
+epoch: with early stopping a run usually ends sooner, so the figure is an upper bound and says
+so. The first run of a variant in a worker also traces the loop (TRACE_S); later seeds reuse
+it. Convolutions do more work per parameter than this counts, so CNN runs are underestimated
+until a measured time replaces the model.
 """
 
 import dataclasses
@@ -21,6 +24,7 @@ STEP_S = 1.5e-3
 FLOP_PER_PARAM_EXAMPLE = 6  # forward + backward; the validation pass counts as a third of it
 FLOPS = 1e11
 TRACE_S = 3.0
+SHARPNESS_PASS_S = 2e-3  # one noisy forward pass of the sharpness search, launch-bound
 PROCESS_S = 4.0  # a worker's or array task's Python + TensorFlow start-up
 
 
@@ -32,14 +36,26 @@ class Estimate:
 
 def _modeled(run, dataset):
     import models  # imports TensorFlow: not before sweep.py has its signal handlers
+    import regularizers
 
     ident = run.identity
     train, val = len(dataset.train), len(dataset.val)
     steps = -(-train // min(ident["batch_size"], train))
     params = models.parameter_estimate(types.SimpleNamespace(**ident), dataset)
+    passes = max(
+        (r.passes_per_step for n in ident.get("reg") or () if (r := regularizers.REGISTRY.get(n))),
+        default=1,
+    )
     examples = train + val / 3
-    per_epoch = steps * STEP_S + FLOP_PER_PARAM_EXAMPLE * params * examples / FLOPS
-    return RUN_S + ident["epochs"] * per_epoch
+    per_epoch = steps * STEP_S * passes + FLOP_PER_PARAM_EXAMPLE * params * examples / FLOPS
+    noisy = ident.get("sharpness_samples", 0) * ident.get("sharpness_steps", 0)
+    sharpness = noisy * (SHARPNESS_PASS_S + 2 * params * train / FLOPS)
+    return RUN_S + ident["epochs"] * per_epoch + sharpness
+
+
+def upper_bound(run):
+    """Whether the model's figure for `run` is an upper bound (early stopping may end it)."""
+    return run.identity.get("early_stopping_patience", 0) > 0
 
 
 def _measured(runs_dir, runs):
@@ -66,7 +82,10 @@ def estimate(runs, datasets, runs_dir):
             how[run.variant.name] = f"measured ({len(times)} runs)"
         elif run.name in datasets:
             seconds[run.name] = _modeled(run, datasets[run.name])
-            how[run.variant.name] = "model"
+            bound = upper_bound(run)
+            how[run.variant.name] = (
+                "model, at most: early stopping may end it sooner" if bound else "model"
+            )
         else:
             seconds[run.name] = None
             how[run.variant.name] = "unknown (tfds data is loaded by the runs)"

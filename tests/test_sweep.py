@@ -547,6 +547,27 @@ def test_dry_run_estimates_the_time_from_the_model_then_from_finished_runs(two_b
     assert 1.0 < secs[30][0] < secs[300][0] < 10
 
 
+def test_cost_model_counts_sams_second_pass_the_sharpness_search_and_bounds_early_stopping():
+    import types
+
+    data = types.SimpleNamespace(
+        train=range(100), val=range(20), input_shape=(4,), num_classes=3, kind="tabular"
+    )
+    base = {"batch_size": 32, "epochs": 100, "model": "mlp", "hidden": [8], "reg": ["none"]}
+
+    def modeled(**change):
+        run = types.SimpleNamespace(identity={**base, **change})
+        return estimate._modeled(run, data), estimate.upper_bound(run)
+
+    plain, bound = modeled()
+    steps = 4  # 100 rows, batches of 32
+    assert modeled(reg=["sam"])[0] == pytest.approx(plain + 100 * steps * estimate.STEP_S)
+    params = (4 + 1) * 8 + (8 + 1) * 3
+    search = 3 * 15 * (estimate.SHARPNESS_PASS_S + 2 * params * 100 / estimate.FLOPS)
+    assert modeled(sharpness_samples=3, sharpness_steps=15)[0] == pytest.approx(plain + search)
+    assert not bound and modeled(early_stopping_patience=20)[1]
+
+
 @pytest.mark.slow
 def test_rerun_skips_finished_runs_and_resumes_the_rest(two_by_three):
     out, args = two_by_three
