@@ -40,12 +40,8 @@ def scalars_from_sums(means, bins):
     return tf.stack([ece, means[3 * bins], tf.reduce_sum(conf)])
 
 
-def write_summaries(writer, step, means, bins):
-    """val/calibration/{ece,brier,confidence} of the validation pass (means of bin_sums)."""
-    from inspection.summaries import write_scalars
-
-    tags = ["calibration/ece", "calibration/brier", "calibration/confidence"]
-    write_scalars(writer, tags, scalars_from_sums(means, bins), step)
+# TensorBoard tags of scalars_from_sums, under val/ (inspection/epoch_summaries.py writes them).
+TAGS = ["calibration/ece", "calibration/brier", "calibration/confidence"]
 
 
 def softmax(logits, temperature=1.0):

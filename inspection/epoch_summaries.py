@@ -2,17 +2,20 @@
 
 Losses and metrics under the same tags in train/ and val/; learning rate, generalization gap and
 the regularizers' epoch columns at the root; per-layer statistics, and histograms with the
-generalization measures that need only the weights, at the root.
+distance from initialization, at the root.
 """
 
 import tensorflow as tf
 
 from inspection import measures, stats
+from inspection.calibration import TAGS as CALIBRATION_TAGS
 from inspection.summaries import write_histograms, write_scalars
 
 
-def write_epoch_scalars(writers, step, row, active):
-    """`row`: the epoch's history row {column: scalar}; `active`: the run's regularizers."""
+def write_epoch_scalars(writers, step, row, active, calibrated=None):
+    """`row`: the epoch's history row {column: scalar}; `active`: the run's regularizers;
+    `calibrated`: the validation pass's calibration.scalars_from_sums, written with val/'s
+    losses (one event: a write per epoch fewer), or None."""
     names = [reg.name for reg in active if reg.has_penalty]
     pens = [row[f"penalty_{name}"] for name in names]
     pen = tf.add_n(pens) if pens else tf.zeros([])
@@ -21,7 +24,11 @@ def write_epoch_scalars(writers, step, row, active):
     for writer, split in ((writers.train, "train"), (writers.val, "val")):
         data = row[f"{split}_data_loss"]
         values = [data, pen, *pens, data + pen, row[f"{split}_accuracy"], row[f"{split}_mse"]]
-        write_scalars(writer, tags, tf.stack(values), step)
+        if split == "val" and calibrated is not None:
+            both = tf.concat([tf.stack(values), calibrated], 0)
+            write_scalars(writer, tags + CALIBRATION_TAGS, both, step)
+        else:
+            write_scalars(writer, tags, tf.stack(values), step)
     gap = row["val_data_loss"] - row["train_data_loss"]
     extra = [name for reg in active for name in reg.columns()]
     write_scalars(
@@ -57,18 +64,12 @@ def write_layer_stats(writer, step, model, active, last_step, acts, sparsity_thr
 
 
 def write_measures(writer, step, model, initial):
-    """The generalization measures that need only the weights: each kernel's distance from
-    initialization (`initial`: the kernels at init) and the total, each kernel's spectral norm
-    and their log product (none for a model with LayerNorm)."""
+    """The distance from initialization (`initial`: the kernels at init) of each kernel, and the
+    total: the generalization measure cheap enough to follow in training."""
     names = [n for n, _ in model.kernel_layers()]
     dist, total = measures.distance_measures(model, initial)
     tags = [f"measures/{n}/dist_init" for n in names] + ["measures/dist_init"]
-    values = [dist, total[None]]
-    spectral = measures.spectral_measures(model)
-    if spectral is not None:
-        tags += [f"measures/{n}/spectral_norm" for n in names] + ["measures/log_prod_spectral"]
-        values += [spectral[0], spectral[1][None]]
-    write_scalars(writer, tags, tf.concat(values, 0), step)
+    write_scalars(writer, tags, tf.concat([dist, total[None]], 0), step)
 
 
 def write_weight_histograms(writer, step, model, acts):

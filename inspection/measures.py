@@ -35,7 +35,7 @@ def folded_kernels(model):
 
 
 def folded_kernel_tensors(model, dtype):
-    """folded_kernels as tensors of `dtype` (graph code too: TensorBoard's cadence uses it)."""
+    """folded_kernels as tensors of `dtype`."""
     out, scale = {}, None
     layers = [(b.core, b) for b in model.blocks] + [(model.out, None)]
     for core, block in layers:
@@ -179,42 +179,15 @@ def sharpness_sigma(model, x, labels, *, seed, delta, samples, steps):
 
 
 def distance_measures(model, initial):
-    """Distance from initialization as graph code, for TensorBoard's cadence: (per layer,
-    total), float32, the definitions of `measure`. `initial`: the kernels at initialization, in
-    model.kernel_layers() order."""
+    """Distance from initialization as graph code, for TensorBoard's histogram cadence: (per
+    layer, total), float32, the definitions of `measure`. `initial`: the kernels at
+    initialization, in model.kernel_layers() order. The spectral norms are left to the end of the
+    run: an eigendecomposition per kernel, even every 50 epochs, cost the tutorial's run 4 %."""
     from inspection import stats
 
     kernels = [layer.kernel for _, layer in model.kernel_layers()]
     dist = stats.l2_norms([k - k0 for k, k0 in zip(kernels, initial, strict=True)])
     return dist, tf.norm(dist)
-
-
-def spectral_measures(model):
-    """Each kernel's spectral norm (BatchNorm folded) and their log product as graph code, for
-    TensorBoard's histogram cadence, float32, the definitions of `measure`; None where
-    folded_kernels is None. Few ops: they are traced into the compiled loop."""
-    folded = folded_kernel_tensors(model, tf.float32)
-    if folded is None:
-        return None
-    kernels = [tf.reshape(k, [-1, k.shape[-1]]) for k in folded.values()]
-    # Every Gram entry is bounded by the squared norms' sum: finite sum, finite Gram matrices.
-    # A diverged run's (inf/NaN) would make the eigensolver raise: NaN instead.
-    finite = tf.math.is_finite(tf.add_n([tf.nn.l2_loss(k) for k in kernels]))
-
-    def norms():
-        # On the host: small Gram matrices, and the same eigensolver as the end-of-run value.
-        with tf.device("/cpu:0"):
-            top = [tf.linalg.eigvalsh(_smaller_gram(k))[-1] for k in kernels]
-        return tf.sqrt(tf.maximum(tf.stack(top), 0.0))
-
-    values = tf.cond(finite, norms, lambda: tf.fill([len(kernels)], float("nan")))
-    return values, tf.reduce_sum(tf.math.log(values))
-
-
-def _smaller_gram(a):
-    return tf.matmul(
-        a, a, transpose_a=a.shape[0] >= a.shape[1], transpose_b=a.shape[0] < a.shape[1]
-    )
 
 
 def measure(model, train, initial, cfg, *, sharpness=True):

@@ -346,16 +346,14 @@ class Trainer:
         (the validation pass's calibration by inspection.calibration). Python booleans when
         the cadence is 1 or 0: no graph branch at all."""
         total, writers, model, active = self.cfg.epochs, self.writers, self.model, self.active
-        _when(
-            _due(step, self.log_every, total),
-            lambda: epoch_summaries.write_epoch_scalars(writers, step, row, active),
-        )
+        calibrated = None
         if calib is not None:
             with tf.name_scope("calibration"):  # as in _eval_chunk
-                _when(
-                    _due(step, self.log_every, total),
-                    lambda: calibration.write_summaries(writers.val, step, calib, self.ece_bins),
-                )
+                calibrated = calibration.scalars_from_sums(calib, self.ece_bins)
+        _when(
+            _due(step, self.log_every, total),
+            lambda: epoch_summaries.write_epoch_scalars(writers, step, row, active, calibrated),
+        )
         if self.stats_every:  # the chief writes what all tracked
             threshold = self.cfg.sparsity_threshold
             _when(
