@@ -143,7 +143,8 @@ def write_run_info(writers, cfg, trial_id=None):
     """HParams (session start; the trial named `trial_id`, the run's name) and the full
     configuration as a text table, at step 0. The session holds every trained flag that does
     something in the run (a sweep's view picks its columns among them, sweeps/tensorboard.py);
-    the run's own columns are hparam_names and the flags it sets away from their defaults."""
+    the run's own columns, shown first, are hparam_names and the flags it sets away from their
+    defaults."""
     idle = options.idle_flags(cfg.values)
     trained = [k for k in cfg.trained_identity() if k not in idle]
     names = hparam_names(idle)
@@ -152,10 +153,10 @@ def write_run_info(writers, cfg, trial_id=None):
     rows = "\n".join(f"| {k} | {_hparam_value(v)} |" for k, v in sorted(cfg.values.items()))
     with writers.root.as_default():
         if cfg.hparams_experiment:
-            hp.hparams_config(
-                hparams=[hp.HParam(k) for k in names],
-                metrics=[hp.Metric(m) for m in HPARAM_METRICS],
-            )
+            # TensorBoard shows one experiment per logdir, whichever run wrote it: every run
+            # lists the same columns (every trained flag), its own marked to come first.
+            every = list(dict.fromkeys([*options.hparam_names(), *cfg.trained_identity()]))
+            tf.summary.experimental.write_raw_pb(_experiment_pb(every, names), step=0)
         hp.hparams(values, trial_id=trial_id)
         tf.summary.text("config", "| flag | value |\n|---|---|\n" + rows, step=0)
     writers.root.flush()
@@ -166,6 +167,15 @@ def write_experiment(logdir, hparams, first):
     its columns are `hparams` and the final metrics. TensorBoard reads it from the logdir's top
     directory, sorts the columns by name after those marked as differing, and shows the first
     five: the names in `first` (the flags that vary, the seed) are marked so."""
+    writer = tf.summary.create_file_writer(logdir)
+    with writer.as_default():
+        tf.summary.experimental.write_raw_pb(_experiment_pb(hparams, first), step=0)
+    writer.close()
+
+
+def _experiment_pb(hparams, first):
+    """A serialized HParams experiment of the columns `hparams` and the final metrics, the
+    names in `first` marked as differing (TensorBoard shows those first)."""
     from tensorboard.plugins.hparams import plugin_data_pb2, summary_v2
 
     pb = summary_v2.hparams_config_pb(
@@ -176,10 +186,7 @@ def write_experiment(logdir, hparams, first):
     for info in data.experiment.hparam_infos:
         info.differs = info.name in first
     content.content = data.SerializeToString()
-    writer = tf.summary.create_file_writer(logdir)
-    with writer.as_default():
-        tf.summary.experimental.write_raw_pb(pb.SerializeToString(), step=0)
-    writer.close()
+    return pb.SerializeToString()
 
 
 def write_final(writers, final, step):

@@ -26,7 +26,7 @@ class ClipNorm(Regularizer):
             1.0,
             "Gradient clipping: the optimizer rescales the gradients to global norm at most this.",
             check=lambda v: v > 0,
-            message="--clipnorm must be a number > 0",
+            message="--clipnorm must be a finite number > 0",
         ),
     )
     strength_param = "clipnorm"

@@ -71,7 +71,7 @@ class CutMix(Regularizer):
             "CutMix α: each batch pastes a box of area 1−λ from a permuted batch, λ ~ Beta(α, α); "
             "labels mix by the box's area.",
             check=lambda v: v > 0,
-            message="--cutmix_alpha must be a number > 0",
+            message="--cutmix_alpha must be a finite number > 0",
         ),
     )
     strength_param = "cutmix_alpha"

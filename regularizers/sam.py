@@ -33,7 +33,7 @@ class SAM(Regularizer):
             0.05,
             "SAM radius ρ: each step applies the gradient at w + ρ·g/‖g‖ (two passes a step).",
             check=lambda v: v > 0,
-            message="--sam_rho must be a number > 0",
+            message="--sam_rho must be a finite number > 0",
         ),
     )
     strength_param = "sam_rho"

@@ -263,6 +263,19 @@ def test_real_tensorboard_shows_the_run(logdir, tensorboard):
     assert metric_values["final/test_accuracy"] == pytest.approx(m["final"]["test_accuracy"])
     assert "config" in _get(base, "/data/plugin/text/tags")["tb"]
 
+    # A second run in the same logdir: TensorBoard shows one run's experiment, and every run
+    # lists the same columns, so the other's (dropout_rate, all_layers) are not lost.
+    run_train("--reg=l2", "--epochs=2", f"--logdir={logdir}", "--run_name=tb2", check=0)
+
+    def both_trials():
+        body = {"allowedStatuses": ["STATUS_SUCCESS"], "startIndex": 0, "sliceSize": 10}
+        groups = _post(base, "/data/plugin/hparams/session_groups", body)
+        return groups if groups["totalSize"] == 2 else None
+
+    _wait_for(both_trials)
+    infos = _post(base, "/data/plugin/hparams/experiment", {})["hparamInfos"]
+    assert {"dropout_rate", "all_layers", "l1", "l2", "reg", "seed"} <= {i["name"] for i in infos}
+
 
 def test_step_statistics_obey_sgd_and_the_cadence(logdir):
     # Full-batch SGD (120 rows, batch 128): one step per epoch, w <- w - lr * g, so
