@@ -14,6 +14,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from inspection import stats
+
 # Sharpness search as the reference implementation (robust-generalization-measures): sigma in
 # [0, 2], stop when the accuracy drop is within this tolerance of the target.
 SIGMA_RANGE = (0.0, 2.0)
@@ -183,8 +185,6 @@ def distance_measures(model, initial):
     layer, total), float32, the definitions of `measure`. `initial`: the kernels at
     initialization, in model.kernel_layers() order. The spectral norms are left to the end of the
     run: an eigendecomposition per kernel, even every 50 epochs, cost the tutorial's run 4 %."""
-    from inspection import stats
-
     kernels = [layer.kernel for _, layer in model.kernel_layers()]
     dist = stats.l2_norms([k - k0 for k, k0 in zip(kernels, initial, strict=True)])
     return dist, tf.norm(dist)

@@ -346,14 +346,15 @@ class Trainer:
         (the validation pass's calibration by inspection.calibration). Python booleans when
         the cadence is 1 or 0: no graph branch at all."""
         total, writers, model, active = self.cfg.epochs, self.writers, self.model, self.active
-        calibrated = None
-        if calib is not None:
-            with tf.name_scope("calibration"):  # as in _eval_chunk
-                calibrated = calibration.scalars_from_sums(calib, self.ece_bins)
-        _when(
-            _due(step, self.log_every, total),
-            lambda: epoch_summaries.write_epoch_scalars(writers, step, row, active, calibrated),
-        )
+
+        def scalars():  # the calibration scalars only on the epochs they are written
+            calibrated = None
+            if calib is not None:
+                with tf.name_scope("calibration"):  # as in _eval_chunk
+                    calibrated = calibration.scalars_from_sums(calib, self.ece_bins)
+            epoch_summaries.write_epoch_scalars(writers, step, row, active, calibrated)
+
+        _when(_due(step, self.log_every, total), scalars)
         if self.stats_every:  # the chief writes what all tracked
             threshold = self.cfg.sparsity_threshold
             _when(
