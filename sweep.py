@@ -171,7 +171,7 @@ def dry_run(runs, todo, done, est, tasks):
         wall = None if None in times else max(times, default=0)
         most = max(map(len, tasks), default=0)
         where = f"SLURM ({_count(len(tasks), 'array task')} of up to {_count(most, 'run')})"
-    modeled = [r for r in todo if est.how[r.variant.name].startswith("model")]
+    modeled = [r for r in todo if r.variant.name in est.modeled]
     bound = " at most (early stopping)" if any(map(estimate.upper_bound, modeled)) else ""
     print(
         f"{len(runs)} runs, {len(todo)} to run, ~{estimate.duration(wall)}{bound} with {where} "

@@ -171,6 +171,41 @@ def _cases():
         ],
         False,
     )
+    c["cnn_augment_cutout_cutmix_sam"] = (
+        [
+            *SHORT,
+            "--model=cnn",
+            "--conv_filters=8,16",
+            "--cnn_dense=32",
+            "--reg=augment,cutout,cutmix,sam",
+            "--sam_rho=0.05",
+            "--optimizer=adam",
+            "--learning_rate=0.003",
+            "--epochs=3",
+        ],
+        False,
+    )
+    c["spectral_norm_clipnorm_all"] = (
+        [
+            *SHORT,
+            "--reg=spectral_norm,clipnorm",
+            "--clipnorm=0.5",
+            "--all_layers",
+            "--hist_every=2",
+            "--epochs=6",
+        ],
+        False,
+    )
+    c["measures_sharpness"] = (
+        [
+            "--flagfile=configs/model2.cfg",
+            "--epochs=30",
+            "--sharpness_samples=3",
+            "--sharpness_steps=4",
+            "--ece_bins=7",
+        ],
+        False,
+    )
     for base in (
         "tut_model8_s0",
         "dropout_l1_momentum_cosine_es",

@@ -6,8 +6,9 @@ in (b/B, (b+1)/B], the first bin also 0); ECE = sum over bins of (bin size / n) 
 |accuracy in bin - mean confidence in bin|. The Brier score is the multi-class one (Brier 1950):
 the mean over examples of sum over classes (p_k - y_k)^2, in [0, 2].
 
-`bin_sums` runs inside the compiled loop on the validation pass (sums, so chunks add up);
-the rest is NumPy, run once at the end of a run.
+`bin_sums` runs inside the compiled loop on the validation pass (sums, so chunks add up), in as
+few ops as it can: bin b's size-weighted gap is |sum over its examples of (confidence - hit)| / n,
+so the loop needs one sum per bin, not three. The rest is NumPy, run once at the end of a run.
 """
 
 import numpy as np
@@ -19,29 +20,29 @@ import tensorflow as tf
 LOG_T_BOUNDS = (np.log(1e-2), np.log(1e2))
 
 
-def bin_sums(logits, y, bins):
-    """Per-bin [count, confidence sum, hit sum] and the Brier sum of a chunk, as one vector of
-    3 * bins + 1 float32 values (divide by n for the means); `y` one-hot."""
-    probs = tf.nn.softmax(logits)
+def bin_sums(probs, hits, squared_error, bins):
+    """A chunk's sums, one float32 vector: per bin, sum of (confidence - hit) over its examples
+    (bins + 1 entries: 0 holds a confidence of exactly 0, which a top-label confidence >= 1 /
+    classes never is, then bins 1..B), the confidence sum and the Brier sum. Divide by n for
+    means. From what the validation pass has already computed: softmax `probs`, per-example
+    `hits` (0/1) and `squared_error`, the elementwise (probs - one-hot)^2."""
     conf = tf.reduce_max(probs, -1)
-    hit = tf.cast(tf.equal(tf.argmax(probs, -1), tf.argmax(y, -1)), tf.float32)
-    index = tf.clip_by_value(tf.cast(tf.math.ceil(conf * bins), tf.int32) - 1, 0, bins - 1)
-    per_bin = tf.math.unsorted_segment_sum(
-        tf.stack([tf.ones_like(conf), conf, hit], 1), index, bins
-    )
-    brier = tf.reduce_sum(tf.square(probs - y))
-    return tf.concat([tf.reshape(tf.transpose(per_bin), [-1]), [brier]], 0)
+    # ceil: bin b holds (b-1)/B < c <= b/B. A NaN confidence (a diverged epoch) casts to an
+    # arbitrary integer: minimum keeps it in range, and unsorted_segment_sum drops negatives.
+    index = tf.minimum(tf.cast(tf.math.ceil(conf * bins), tf.int32), bins)
+    gaps = tf.math.unsorted_segment_sum(conf - hits, index, bins + 1)
+    totals = tf.stack([tf.reduce_sum(conf), tf.reduce_sum(squared_error)])
+    return tf.concat([gaps, totals], 0)
 
 
 def scalars_from_sums(means, bins):
-    """(ECE, Brier, mean confidence) from bin_sums divided by the number of examples."""
-    _, conf, hits = tf.unstack(tf.reshape(means[: 3 * bins], [3, bins]))
-    ece = tf.reduce_sum(tf.abs(conf - hits))
-    return tf.stack([ece, means[3 * bins], tf.reduce_sum(conf)])
+    """[ECE, mean confidence, Brier] (the order of TAGS) from bin_sums divided by n."""
+    ece = tf.reduce_sum(tf.abs(means[: bins + 1]))
+    return tf.concat([ece[None], means[bins + 1 :]], 0)
 
 
 # TensorBoard tags of scalars_from_sums, under val/ (inspection/epoch_summaries.py writes them).
-TAGS = ["calibration/ece", "calibration/brier", "calibration/confidence"]
+TAGS = ["calibration/ece", "calibration/confidence", "calibration/brier"]
 
 
 def softmax(logits, temperature=1.0):

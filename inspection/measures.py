@@ -32,33 +32,28 @@ def folded_kernels(model):
     """{layer name: float64 kernel} with each BatchNorm's scale folded into the next kernel's
     inputs, or None when a block normalizes otherwise (LayerNorm): then norms do not describe
     the map."""
-    folded = folded_kernel_tensors(model, tf.float64)
-    return None if folded is None else {n: k.numpy() for n, k in folded.items()}
-
-
-def folded_kernel_tensors(model, dtype):
-    """folded_kernels as tensors of `dtype`."""
     out, scale = {}, None
     layers = [(b.core, b) for b in model.blocks] + [(model.out, None)]
     for core, block in layers:
-        k = tf.cast(core.kernel, dtype)
+        k = core.kernel.numpy().astype(np.float64)
         if scale is not None:  # the previous block's BN output is this kernel's input
             rows = k.shape[-2]
-            factor = tf.tile(scale, [rows // scale.shape[0]])  # Flatten: channels vary fastest
-            k = k * (tf.reshape(factor, [rows, 1]) if len(k.shape) == 2 else factor[:, None])
+            factor = np.tile(scale, rows // scale.shape[0])  # Flatten: channels vary fastest
+            k = k * (factor.reshape(rows, 1) if k.ndim == 2 else factor[:, None])
         out[core.name] = k
         scale = None
         for layer in block.normalize if block else ():
             if not isinstance(layer, keras.layers.BatchNormalization):
                 return None
-            scale = _bn_scale(layer, dtype)
+            scale = _bn_scale(layer)
     return out
 
 
-def _bn_scale(bn, dtype):
-    var = tf.cast(bn.moving_variance, dtype)
-    gamma = tf.cast(bn.gamma, dtype) if bn.gamma is not None else 1.0
-    return gamma / tf.sqrt(var + bn.epsilon)
+def _bn_scale(bn):
+    """gamma / sqrt(moving variance + eps): the per-channel scale of a BatchNorm at inference."""
+    var = bn.moving_variance.numpy().astype(np.float64)
+    gamma = bn.gamma.numpy().astype(np.float64) if bn.gamma is not None else 1.0
+    return gamma / np.sqrt(var + bn.epsilon)
 
 
 def as_matrix(kernel):
@@ -185,9 +180,9 @@ def distance_measures(model, initial):
     layer, total), float32, the definitions of `measure`. `initial`: the kernels at
     initialization, in model.kernel_layers() order. The spectral norms are left to the end of the
     run: an eigendecomposition per kernel, even every 50 epochs, cost the tutorial's run 4 %."""
-    kernels = [layer.kernel for _, layer in model.kernel_layers()]
-    dist = stats.l2_norms([k - k0 for k, k0 in zip(kernels, initial, strict=True)])
-    return dist, tf.norm(dist)
+    kernels = [layer.kernel.value for _, layer in model.kernel_layers()]  # TF ops, not Keras's
+    dist = stats.l2_norms([tf.subtract(k, k0) for k, k0 in zip(kernels, initial, strict=True)])
+    return dist, tf.sqrt(tf.reduce_sum(dist * dist))  # tf.norm's ops, without its checks
 
 
 def measure(model, train, initial, cfg, *, sharpness=True):

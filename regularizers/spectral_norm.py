@@ -5,8 +5,9 @@ In training mode the wrapper estimates the kernel's largest singular value σ by
 (--spectral_power_iterations per step, its vector u a non-trainable weight carried from step to
 step) and assigns W <- W / σ before the layer runs; the gradient step then updates that
 normalized W (keras.layers.SpectralNormalization.call). Evaluation uses the kernel as it is.
-Conv kernels are reshaped to [kh·kw·in, out] for σ. Placed like L1/L2 (default: every hidden
-layer); the output layer is not normalized.
+Conv kernels are reshaped to [kh·kw·in, out] for σ. Placed like L1/L2: the first hidden layer,
+every hidden layer with --all_layers (Miyato et al.'s setting), or the layers --layers names; the
+output layer is not normalized.
 """
 
 import functools
@@ -20,7 +21,6 @@ from regularizers.base import WRAP, Param, Regularizer, register
 class SpectralNorm(Regularizer):
     name = "spectral_norm"
     title = "Spectral norm"
-    default_layers = "all"
     params = (
         Param(
             "spectral_power_iterations",

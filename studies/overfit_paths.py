@@ -71,17 +71,19 @@ def main(argv):
         print("usage: overfit_paths.py STUDY_DIR (holding test_accuracy/ and test_ece/)")
         return 2
     study = argv[1]
-    fig, axes = plt.subplots(1, 2, figsize=(14, 5), dpi=100)
+    fig, axes = plt.subplots(1, 2, figsize=(14, 5.4), dpi=100)
     for ax, (metric, ylabel, clip) in zip(axes, PANELS, strict=True):
         _panel(ax, _paths(os.path.join(study, metric, "results.csv")), ylabel, clip)
         ax.set_title(metric, fontsize=10)
-    axes[0].legend(loc="upper right", fontsize=8)
+    # One legend under both panels: inside either, it would cover some path's points.
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8)
     fig.suptitle(
         "digits, 150 training rows: paired difference vs no regularization "
         "(band: 95% bootstrap CI; *: Holm p < 0.05 over the whole study)",
         fontsize=10,
     )
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
     path = os.path.join(study, "paths.png")
     fig.savefig(path)
     print(f"wrote {path}")

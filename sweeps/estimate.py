@@ -31,7 +31,8 @@ PROCESS_S = 4.0  # a worker's or array task's Python + TensorFlow start-up
 @dataclasses.dataclass
 class Estimate:
     seconds: dict  # run name -> estimated seconds (None: unknown, e.g. tfds data)
-    how: dict  # variant name -> "model" or "measured (n runs)"
+    how: dict  # variant name -> how its figure was found, for the dry run's lines
+    modeled: set = dataclasses.field(default_factory=set)  # variants the cost model estimated
 
 
 def _modeled(run, dataset):
@@ -74,7 +75,7 @@ def _measured(runs_dir, runs):
 def estimate(runs, datasets, runs_dir):
     """An Estimate for `runs`, whose data.Dataset's are `datasets` (sweeps/data_check.py)."""
     measured = _measured(runs_dir, runs)
-    seconds, how = {}, {}
+    seconds, how, modeled = {}, {}, set()
     for run in runs:
         times = measured.get(run.variant.name)
         if times:
@@ -82,6 +83,7 @@ def estimate(runs, datasets, runs_dir):
             how[run.variant.name] = f"measured ({len(times)} runs)"
         elif run.name in datasets:
             seconds[run.name] = _modeled(run, datasets[run.name])
+            modeled.add(run.variant.name)
             bound = upper_bound(run)
             how[run.variant.name] = (
                 "model, at most: early stopping may end it sooner" if bound else "model"
@@ -89,7 +91,7 @@ def estimate(runs, datasets, runs_dir):
         else:
             seconds[run.name] = None
             how[run.variant.name] = "unknown (tfds data is loaded by the runs)"
-    return Estimate(seconds, how)
+    return Estimate(seconds, how, modeled)
 
 
 def wall_time(runs, est, processes):

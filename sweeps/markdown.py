@@ -2,6 +2,8 @@
 
 import math
 
+import numpy as np
+
 from sweeps import results, stats
 
 
@@ -109,7 +111,7 @@ def epochs(r, key):
         return "–"
     low, high = r[f"{key}_min"], r[f"{key}_max"]
     span = f"{low:g}" if low == high else f"{low:g}–{high:g}"
-    return f"{r[f'{key}_mean']:.3g} [{span}]"
+    return f"{r[f'{key}_mean']:.1f} [{span}]"
 
 
 def early_stopping_note(rows, baseline):
@@ -253,12 +255,28 @@ def counts(metric, n):
             '(metrics.json "examples"): each value is taken as count / n, and the paired '
             "test and P(improvement) compare the counts (runs.csv: "
             f"`{metric}_count`, `{metric}_examples`). Equal differences in examples are "
-            "then equal exactly; in float32 they differ in the last digits (2.9999971/120 "
-            "against 3.0000043/120), which would rank rounding noise as if it were signal."
+            f"then equal exactly{float32_example(n)}, which would rank rounding noise as if it "
+            "were signal."
         )
     return (
         f"- `{metric}` is compared as a real number (not a count of examples: no split "
         "size in metrics.json or values that are not count / n), at full precision."
+    )
+
+
+def float32_example(n):
+    """', while in float32 ...': the same 3-example difference between two accuracies of n
+    examples, as far apart as float32 puts it (or '' when float32 is exact for this n)."""
+    if n < 4:
+        return ""
+    k = np.arange(n - 2, dtype=np.float32)
+    n32 = np.float32(n)
+    diffs = ((k + 3) / n32).astype(np.float64) - (k / n32).astype(np.float64)
+    low, high = diffs.min() * n, diffs.max() * n
+    if low == high:
+        return ""
+    return (
+        f", while in float32 they differ in the last digits ({low:.7f}/{n} against {high:.7f}/{n})"
     )
 
 

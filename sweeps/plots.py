@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")  # headless: files only
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib import ticker  # noqa: E402
 
 from sweeps import results  # noqa: E402
 
@@ -138,6 +139,8 @@ def _log_scale(ax, key, values):
     v = v[np.isfinite(v)]
     if v.size and v.min() > 0:
         ax.set_yscale("log")
+        # Under two decades the powers of ten alone are two or three labels: label 2x and 5x.
+        ax.yaxis.set_minor_formatter(ticker.LogFormatterSciNotation(minor_thresholds=(2, 0.5)))
         return " (log scale)"
     if (v > 0).any():
         ax.set_yscale("symlog", linthresh=float(v[v > 0].min()))
@@ -193,7 +196,8 @@ def curves(variants, by_variant, key, path, baseline=None):
         note = _log_scale(ax, key, drawn)
         ax.set_xlabel("epoch")
         ax.set_ylabel(key + note)
-        ax.set_title(
+        # A figure title: centred on the axes, a long key would run past the figure's edge.
+        fig.suptitle(
             f"{key}: mean over seeds while all run (band: ±1 std within the seeds' range),\n"
             "then each run faint to its last epoch (x)",
             fontsize="medium",

@@ -61,14 +61,42 @@ def test_in_loop_bin_sums_agree_with_numpy():
     labels = rng.integers(0, 5, size=300)
     onehot = np.eye(5)[labels].astype(np.float32)
     bins = 15
+
+    def chunk(rows):  # the validation pass's tensors of a chunk, as training/loop.py has them
+        z, y = tf.constant(logits[rows], tf.float32), onehot[rows]
+        probs = tf.nn.softmax(z)
+        hits = tf.cast(tf.equal(tf.argmax(z, -1), tf.argmax(y, -1)), tf.float32)
+        return calibration.bin_sums(probs, hits, tf.square(probs - y), bins)
+
     # Two chunks summed, then divided by n: what the validation pass does.
-    sums = calibration.bin_sums(tf.constant(logits[:100], tf.float32), onehot[:100], bins)
-    sums += calibration.bin_sums(tf.constant(logits[100:], tf.float32), onehot[100:], bins)
-    ece, brier, conf = calibration.scalars_from_sums(sums / 300, bins).numpy()
+    sums = chunk(slice(0, 100)) + chunk(slice(100, 300))
+    ece, conf, brier = calibration.scalars_from_sums(sums / 300, bins).numpy()
     probs = calibration.softmax(logits)
     assert ece == pytest.approx(calibration.ece(probs, labels, bins), abs=1e-5)
     assert brier == pytest.approx(calibration.brier(probs, labels), abs=1e-5)
     assert conf == pytest.approx(probs.max(-1).mean(), abs=1e-6)
+
+
+def test_in_loop_bins_at_their_edges_and_a_nan_row():
+    # Confidences exactly on bin edges (exact in float32): bin b holds ((b-1)/B, b/B].
+    probs = np.array(
+        [[0.5, 0.5, 0.0], [0.75, 0.25, 0.0], [1.0, 0.0, 0.0], [0.25, 0.375, 0.375]], np.float32
+    )
+    labels = np.array([1, 0, 0, 2])
+    onehot = np.eye(3, dtype=np.float32)[labels]
+    hits = (probs.argmax(-1) == labels).astype(np.float32)
+    bins = 4
+    sums = calibration.bin_sums(probs, hits, np.square(probs - onehot), bins).numpy()
+    r = calibration.reliability(probs, labels, bins)
+    gaps = np.nan_to_num(r["count"] * (r["confidence"] - r["accuracy"]))
+    np.testing.assert_allclose(sums[1 : bins + 1], gaps, atol=1e-7)
+    assert sums[0] == 0.0
+    ece = calibration.scalars_from_sums(tf.constant(sums / 4), bins).numpy()[0]
+    assert ece == pytest.approx(calibration.ece(probs, labels, bins), abs=1e-7)
+    # A diverged epoch's NaN probabilities: NaN sums, no out-of-range bin error.
+    nan = np.full([1, 3], np.nan, np.float32)
+    got = calibration.bin_sums(nan, np.zeros([1], np.float32), nan, bins).numpy()
+    assert np.isnan(got[-2:]).all()
 
 
 @pytest.mark.parametrize("true_t", [0.5, 2.5])

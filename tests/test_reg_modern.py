@@ -256,7 +256,12 @@ def test_clipnorm_matches_keras_fit_with_global_clipnorm_and_counts_clipped_step
 
 def test_spectral_norm_matches_keras_fit_and_normalizes_the_kernels():
     result = keras_fit_vs_loop(
-        {"reg": "spectral_norm", "spectral_power_iterations": "3", "learning_rate": "0.05"},
+        {
+            "reg": "spectral_norm",
+            "all_layers": "true",
+            "spectral_power_iterations": "3",
+            "learning_rate": "0.05",
+        },
         keras_optimizer=lambda model: keras.optimizers.SGD(0.05),
         epochs=20,
     )
@@ -276,13 +281,16 @@ def test_spectral_norm_model_saves_and_loads(tmp_path):
     import models  # noqa: F401  (registers the model classes)
 
     run = build_run(make_config(reg="spectral_norm", hidden="16,8", epochs="2", log_every="0"))
+    # Placed like L1/L2: the first hidden layer unless --all_layers or --layers say otherwise.
+    assert [b.wrap_attr for b in run.model.blocks] == ["spectral_norm", None]
     run.train()
     x = run.dataset.test.x
     path = str(tmp_path / "model.keras")
     run.model.save(path)
     loaded = keras.models.load_model(path)
     np.testing.assert_array_equal(loaded(x).numpy(), run.model(x).numpy())
-    assert all(b.spectral_norm.layer is b.core for b in loaded.blocks)
+    assert loaded.blocks[0].spectral_norm.layer is loaded.blocks[0].core
+    assert loaded.blocks[1].wrap_attr is None
     assert len(loaded.weights) == len(run.model.weights)
     for a, b in zip(loaded.weights, run.model.weights, strict=True):
         np.testing.assert_array_equal(a.numpy(), b.numpy())

@@ -828,3 +828,18 @@ def test_time_left_leaves_out_the_first_runs_start_up():
     est = types.SimpleNamespace(seconds={"r0": 9, "r1": 1, "r2": 1, "r3": 4, "r4": 4})
     p.est = est
     assert p._left() == pytest.approx(8.0)  # by the estimated work: 8 s of it left at 1 s/s
+
+
+def test_the_float32_example_is_what_the_loop_computes_for_that_split_size():
+    import tensorflow as tf
+
+    from sweeps import markdown
+
+    for n in (30, 150, 1000):
+        k = np.arange(n - 2)
+        # The loop's accuracy: a float32 count of hits divided by n, in float32.
+        acc = (tf.constant(k + 3, tf.float32) / n).numpy(), (tf.constant(k, tf.float32) / n).numpy()
+        diffs = (acc[0].astype(np.float64) - acc[1].astype(np.float64)) * n
+        text = markdown.float32_example(n)
+        assert f"({diffs.min():.7f}/{n} against {diffs.max():.7f}/{n})" in text
+    assert markdown.float32_example(1024) == ""  # a power of two: float32 is exact

@@ -233,14 +233,19 @@ class Trainer:
         logits, acts = result if with_acts else (result, None)
         logits = tf.cast(logits, tf.float32)
         ce = tf.reduce_sum(tf.nn.softmax_cross_entropy_with_logits(yb, logits))
-        hit = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, -1), tf.argmax(yb, -1)), tf.float32))
-        sq = tf.reduce_sum(tf.reduce_mean(tf.square(tf.nn.softmax(logits) - yb), -1))
+        hits = tf.cast(tf.equal(tf.argmax(logits, -1), tf.argmax(yb, -1)), tf.float32)
+        hit = tf.reduce_sum(hits)
+        probs = tf.nn.softmax(logits)
+        squared_error = tf.square(probs - yb)
+        sq = tf.reduce_sum(tf.reduce_mean(squared_error, -1))
         sums = tf.stack([ce, hit, sq])
-        # In a name scope, so that every other op keeps its name: Grappler's rewrites (the order
-        # of an add_n's inputs) follow names, and a renamed op can change a last bit elsewhere.
+        # Calibration reuses the tensors above, and its own ops sit in a name scope so that
+        # every other op keeps its name: Grappler's rewrites (the order of an add_n's inputs)
+        # follow names, and a renamed op can change a last bit elsewhere.
         if calibrate:
             with tf.name_scope("calibration"):
-                sums = tf.concat([sums, calibration.bin_sums(logits, yb, self.ece_bins)], 0)
+                calib = calibration.bin_sums(probs, hits, squared_error, self.ece_bins)
+                sums = tf.concat([sums, calib], 0)
         return sums, acts
 
     def _evaluate(self, x, y, probe=False, calibrate=False):
@@ -257,7 +262,7 @@ class Trainer:
             xb, yb = x[start : start + EVAL_BATCH], y[start : start + EVAL_BATCH]
             return start + EVAL_BATCH, sums + chunk(xb, yb, False, calibrate)[0]
 
-        width = 3 + (3 * self.ece_bins + 1 if calibrate else 0)
+        width = 3 + (self.ece_bins + 3 if calibrate else 0)
         _, sums = tf.while_loop(lambda start, _: start < n, add_chunk, (0, tf.zeros([width])))
         acts = chunk(x[:EVAL_BATCH], y[:EVAL_BATCH], True)[1] if probe else None
         return _metrics(sums / n, calibrate), acts
