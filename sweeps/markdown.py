@@ -111,7 +111,8 @@ def epochs(r, key):
         return "–"
     low, high = r[f"{key}_min"], r[f"{key}_max"]
     span = f"{low:g}" if low == high else f"{low:g}–{high:g}"
-    return f"{r[f'{key}_mean']:.1f} [{span}]"
+    mean = r[f"{key}_mean"]
+    return f"{mean:g} [{span}]" if mean == int(mean) else f"{mean:.1f} [{span}]"
 
 
 def early_stopping_note(rows, baseline):
