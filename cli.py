@@ -11,6 +11,7 @@
 The process then ends without the interpreter's teardown (exit_fast).
 """
 
+import ast
 import contextlib
 import os
 import re
@@ -164,7 +165,14 @@ def _with_long_help(argv):
 
 def _one_line(exc):
     text = " ".join(str(exc).split("\n")).strip()
-    return text.removeprefix("ERROR:: ")  # absl's prefix for a flagfile it cannot open
+    text = text.removeprefix("ERROR:: ")  # absl's prefix for a flagfile it cannot open
+    # A list flag's validator error shows the parsed list ("--layers=['-1']"): show it as typed.
+    m = re.match(r"flag --(\w+)=(\[.*?\]): (.*)", text)
+    if m:
+        with contextlib.suppress(ValueError, SyntaxError):
+            items = ast.literal_eval(m.group(2))
+            text = f"flag --{m.group(1)}={','.join(map(str, items))}: {m.group(3)}"
+    return text
 
 
 def disk_full_error(exc):

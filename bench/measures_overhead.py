@@ -10,11 +10,13 @@ with the default cadence and with --log_every=0 (where only the after-training p
 repeat runs one pair back to back; prints the medians and the median of the pairs' ratios
 shipped / baseline with its quartiles (a run varies by several percent on a shared machine: the
 pairs cancel its drifting load); the target is a median ratio <= 1.05. The sharpness search
-(--sharpness_samples > 0, off by default) is timed apart: it costs what its forward passes cost.
+(train.py's --sharpness_samples > 0; off there by default) is timed apart, here with 5 samples
+unless --sharpness_samples=0: it costs what its forward passes cost.
 """
 
 import argparse
 import contextlib
+import io
 import os
 import statistics
 import sys
@@ -54,7 +56,9 @@ def without_additions():
 
 
 def timed(extra, logdir, baseline):
-    with without_additions() if baseline else contextlib.nullcontext():
+    """Seconds of one run; its result lines (about a temporary directory) go nowhere."""
+    additions = without_additions() if baseline else contextlib.nullcontext()
+    with additions, contextlib.redirect_stdout(io.StringIO()):
         return ours(extra, logdir)
 
 
@@ -66,7 +70,7 @@ def main():
     logging.set_verbosity(logging.WARNING)
     cases = {"default cadence": [], "--log_every=0": ["--log_every=0"]}
     with tempfile.TemporaryDirectory() as logdir:
-        ours(["--epochs=2"], logdir)  # warm-up
+        timed(["--epochs=2"], logdir, baseline=False)  # warm-up
         times = {(c, b): [] for c in cases for b in (False, True)}
         for i in range(args.repeats):
             for case, extra in cases.items():
@@ -77,7 +81,12 @@ def main():
         for case in cases:
             base, shipped = times[case, True], times[case, False]
             ratios = sorted(s / b for s, b in zip(shipped, base, strict=True))
-            q1, median, q3 = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
+            # Inclusive quartiles: within the pairs' range, however few they are.
+            q1, median, q3 = (
+                statistics.quantiles(ratios, n=4, method="inclusive")
+                if len(ratios) > 1
+                else ratios * 3
+            )
             verdict = "met" if median <= TARGET else "NOT met"
             print(
                 f"{case:16s} baseline {statistics.median(base):.3f} s, shipped "
@@ -86,7 +95,7 @@ def main():
             )
         if args.sharpness_samples:
             extra = [f"--sharpness_samples={args.sharpness_samples}"]
-            sharp = statistics.median(ours(extra, logdir) for _ in range(3))
+            sharp = statistics.median(timed(extra, logdir, baseline=False) for _ in range(3))
             shipped = statistics.median(times["default cadence", False])
             print(
                 f"with {extra[0]}: {sharp:.3f} s ({sharp - shipped:+.3f} s for the sharpness "

@@ -96,18 +96,22 @@ def estimate(runs, datasets, runs_dir):
 
 def wall_time(runs, est, processes):
     """Seconds for `runs` on `processes` parallel workers (None if any run is unknown): the
-    runs' time plus a trace per variant, shared out, plus one start-up."""
+    runs' time plus a trace per variant, shared out, plus one start-up (nothing to run: 0)."""
     times = [est.seconds[r.name] for r in runs]
     if any(t is None for t in times):
         return None
+    if not runs:
+        return 0.0
     variants = len({r.variant.name for r in runs})
     return PROCESS_S + (sum(times) + TRACE_S * variants) / max(1, processes)
 
 
 def duration(seconds):
-    """'42 s', '3 min 5 s', '2 h 10 min'."""
+    """'0.4 s', '42 s', '3 min 5 s', '2 h 10 min' (tenths under 10 s: a run can take 0.4 s)."""
     if seconds is None:
         return "unknown"
+    if seconds < 9.95:
+        return f"{seconds:.1f} s" if seconds else "0 s"
     s = round(seconds)
     if s < 60:
         return f"{s} s"

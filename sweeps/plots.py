@@ -14,12 +14,20 @@ from matplotlib import ticker  # noqa: E402
 from sweeps import results  # noqa: E402
 
 DPI = 100
+LEGEND_RIGHT = 8  # curves: legend entries beside the plot; more go under it
 WIDTH = 10  # inches; at DPI, 1000 pixels
 
 
 def _colors(n):
     cmap = plt.get_cmap("tab10" if n <= 10 else "tab20" if n <= 20 else "viridis")
     return [cmap(i if n <= 20 else i / max(1, n - 1)) for i in range(n)]
+
+
+def _line_styles(n):
+    """(color, line style) of n lines: tab10's colors, then the same colors dashed, dotted, ...
+    (neighbours in tab20 or a colormap are too alike to tell two curves apart)."""
+    cmap, dashes = plt.get_cmap("tab10"), ["-", "--", ":", "-."]
+    return [(cmap(i % 10), dashes[i // 10 % len(dashes)]) for i in range(n)]
 
 
 def _limits(metric, lows, highs):
@@ -158,7 +166,7 @@ def curves(variants, by_variant, key, path, baseline=None):
         hist = _histories(by_variant, v["variant"], key)
         if hist:
             groups.setdefault(repr(hist), []).append(v)
-    colors = dict(zip(groups, _colors(len(groups)), strict=True))
+    styles = dict(zip(groups, _line_styles(len(groups)), strict=True))
     drawn = []
     for sig, members in groups.items():
         hist = _histories(by_variant, members[0]["variant"], key)
@@ -170,39 +178,46 @@ def curves(variants, by_variant, key, path, baseline=None):
         names = " = ".join(m["label"] for m in members)
         first, last = min(e for e, _ in stops), max(e for e, _ in stops)
         span = f"stop {first}" if first == last else f"stops {first}–{last}"
+        color, dash = styles[sig]
         ax.plot(
             epochs,
             mean,
-            color=colors[sig],
+            color=color,
+            ls=dash,
             lw=2.2 if base else 1.4,
             zorder=z,
             label=f"{names}{' (baseline)' if base else ''} ({len(hist)} seeds; {span})",
         )
-        ax.fill_between(epochs, low, high, color=colors[sig], alpha=0.15, lw=0)
+        ax.fill_between(epochs, low, high, color=color, alpha=0.15, lw=0)
         for h in hist:  # each seed on from where the mean ends, faint: one run, not a mean
             if len(h) > len(epochs):
                 tail = np.arange(len(epochs), len(h) + 1)
-                ax.plot(tail, h[len(epochs) - 1 :], color=colors[sig], lw=0.7, alpha=0.4)
+                ax.plot(tail, h[len(epochs) - 1 :], color=color, ls=dash, lw=0.7, alpha=0.4)
         ax.scatter(
             [e for e, _ in stops],
             [v for _, v in stops],
             marker="x",
             s=18,
-            color=colors[sig],
+            color=color,
             zorder=z,
         )
         drawn.append(mean)
     if drawn:
         note = _log_scale(ax, key, drawn)
         ax.set_xlabel("epoch")
-        ax.set_ylabel(key + note)
+        ax.set_ylabel(key + ("\n" + note.strip() if note else ""))  # the note on its own line
         # A figure title: centred on the axes, a long key would run past the figure's edge.
         fig.suptitle(
             f"{key}: mean over seeds while all run (band: ±1 std within the seeds' range),\n"
             "then each run faint to its last epoch (x)",
             fontsize="medium",
         )
-        ax.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.01, 0.5))
+        if len(drawn) <= LEGEND_RIGHT:
+            ax.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.01, 0.5))
+        else:  # a long legend beside the plot would squeeze it: two columns under it
+            rows = -(-len(drawn) // 2)
+            fig.set_size_inches(WIDTH, 5 + 0.2 * rows)
+            ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2)
         fig.tight_layout()
         fig.savefig(path)
     plt.close(fig)

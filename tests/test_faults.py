@@ -183,6 +183,9 @@ def test_bad_flag_is_one_line_and_exit_2():
     assert len(proc.stderr.strip().splitlines()) == 1
     proc = run_train("--no_such_flag", timeout=60)
     _assert_one_line_error(proc, 2, "no_such_flag")
+    # A list flag's value as typed, not as absl's parsed list (['0', '-2']).
+    proc = run_train("--reg=l1", "--layers=0,-2", timeout=60)
+    _assert_one_line_error(proc, 2, "flag --layers=0,-2: --layers must be")
 
 
 # ---- 6. file modes follow the umask ------------------------------------------------------------

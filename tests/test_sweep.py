@@ -526,7 +526,7 @@ def test_dry_run_estimates_the_time_from_the_model_then_from_finished_runs(two_b
     walls = [read_metrics(d)["wall_time_s"] for d in run_dirs(out, "model2").values()]
     measured = estimate.duration(float(np.median(walls)))
     assert f"variant model2: ~{measured} a run (measured (3 runs))" in proc.stdout
-    assert "6 runs, 0 to run, ~" in proc.stdout
+    assert "6 runs, 0 to run, ~0 s with" in proc.stdout  # nothing to run: no start-up either
     # New runs (other epochs): the cost model, which grows with the epochs.
     secs = {}
     for epochs in (30, 300):
@@ -843,3 +843,15 @@ def test_the_float32_example_is_what_the_loop_computes_for_that_split_size():
         text = markdown.float32_example(n)
         assert f"({diffs.min():.7f}/{n} against {diffs.max():.7f}/{n})" in text
     assert markdown.float32_example(1024) == ""  # a power of two: float32 is exact
+
+
+def test_durations_read_in_tenths_under_ten_seconds():
+    assert [estimate.duration(s) for s in (0, 0.44, 9.94, 9.96, 185, 7800, None)] == [
+        "0 s",
+        "0.4 s",
+        "9.9 s",
+        "10 s",
+        "3 min 5 s",
+        "2 h 10 min",
+        "unknown",
+    ]
