@@ -227,9 +227,19 @@ def reliability_figure(variants, by_variant, path, split="test"):
             hatch="//",
             label="gap to mean confidence",
         )
-        for left, n in zip(edges[:-1][filled], t["count"][filled], strict=True):
+        for left, n, acc in zip(
+            edges[:-1][filled], t["count"][filled], t["accuracy"][filled], strict=True
+        ):  # white on a bar tall enough to hold the number, black above a short one
+            tall = acc > 0.15
             ax.text(
-                left + 0.5 / bins, 0.02, str(n), ha="center", va="bottom", fontsize=6, rotation=90
+                left + 0.5 / bins,
+                0.02 if tall else acc + 0.02,
+                str(n),
+                ha="center",
+                va="bottom",
+                fontsize=7,
+                rotation=90,
+                color="white" if tall else "black",
             )
         ax.set(xlim=(0, 1), ylim=(0, 1), title=label[:40], xlabel="confidence")
         ax.title.set_fontsize(8)
