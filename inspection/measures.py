@@ -179,7 +179,7 @@ def distance_measures(model, initial):
     """Distance from initialization as graph code, for TensorBoard's histogram cadence: (per
     layer, total), float32, the definitions of `measure`. `initial`: the kernels at
     initialization, in model.kernel_layers() order. The spectral norms are left to the end of the
-    run: an eigendecomposition per kernel, even every 50 epochs, costs ~4 % of the tutorial's run."""
+    run: an eigendecomposition per kernel, even every 50 epochs, costs ~4 % of the tutorial run."""
     kernels = [layer.kernel.value for _, layer in model.kernel_layers()]  # TF ops, not Keras's
     dist = stats.l2_norms([tf.subtract(k, k0) for k, k0 in zip(kernels, initial, strict=True)])
     return dist, tf.sqrt(tf.reduce_sum(dist * dist))  # tf.norm's ops, without its checks
