@@ -35,6 +35,11 @@ def bin_sums(probs, hits, squared_error, bins):
     return tf.concat([gaps, totals], 0)
 
 
+def sums_width(bins):
+    """The length of bin_sums's vector: bins + 1 gap sums, then the confidence and Brier sums."""
+    return bins + 3
+
+
 def scalars_from_sums(means, bins):
     """[ECE, mean confidence, Brier] (the order of TAGS) from bin_sums divided by n."""
     ece = tf.reduce_sum(tf.abs(means[: bins + 1]))

@@ -262,7 +262,7 @@ class Trainer:
             xb, yb = x[start : start + EVAL_BATCH], y[start : start + EVAL_BATCH]
             return start + EVAL_BATCH, sums + chunk(xb, yb, False, calibrate)[0]
 
-        width = 3 + (self.ece_bins + 3 if calibrate else 0)
+        width = 3 + (calibration.sums_width(self.ece_bins) if calibrate else 0)
         _, sums = tf.while_loop(lambda start, _: start < n, add_chunk, (0, tf.zeros([width])))
         acts = chunk(x[:EVAL_BATCH], y[:EVAL_BATCH], True)[1] if probe else None
         return _metrics(sums / n, calibrate), acts
